@@ -1,0 +1,1 @@
+"""Slash commands: the markdown-aware parser, the command registry and the permission rules (all pure)."""
