@@ -1,0 +1,101 @@
+"""The reporter-facing triage comment and chantbot's other replies (pure rendering).
+
+Every string that comes from the issue or the model goes through `neutralize`, so a comment can
+mention only the reporter, never holds a line that reads as a slash command, and carries no raw
+HTML apart from its marker and the maintainers' `<details>` block.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+from bot.assessment import Assessment, IssueText
+from bot.sanitize import neutralize, one_line
+
+TRIAGE_MARKER = "<!-- chantbot:triage -->"
+FAILURE_PURPOSE = "failure"
+
+GREETING = "Thanks for the report, @{author}! {summary}"
+GREETING_NO_MENTION = "Thanks for the report! {summary}"
+ASSESSMENT_TABLE = ("| Category | Priority | Severity |\n"
+                    "| --- | --- | --- |\n"
+                    "| {category} | {priority} | {severity} |")
+QUESTIONS_INTRO = "**A few questions for you**, to help us move this forward (please answer in a comment):"
+DUPLICATE_NOTE = ("This may be a duplicate of #{number} ({title}). I've labelled it as a duplicate but have "
+                  "**not** closed it: a maintainer will decide.")
+RECOMMENDATION_LINE = "**Recommendation:** {recommendation}\n\n**What happens next:** {next_step}"
+CONFIG_PROBLEMS_INTRO = ("**Note for maintainers:** `.github/chantbot.yml` is invalid, so chantbot used its "
+                         "defaults. What is wrong:")
+COMMANDS_BLOCK = "<details><summary>Commands for maintainers</summary>\n\n{commands_help}\n\n</details>"
+SPEC_FOOTER = "_Triage record: {spec}_"
+FAILURE = "**chantbot could not {what}.**\n\nError: {error}\n\nTo try again, {retry}."
+
+RECOMMENDATION_TEXT = {
+    "close": "close: this does not look like something to change in this project",
+    "defer": "defer: a fair point, but not planned for now",
+    "needs-info": "more information needed before work can start (see the questions above)",
+    "needs-reproduction": "reproduce first: a failing test that shows the problem",
+    "ready-for-research": "ready for research: find the root cause and compare ways to fix it",
+}
+
+_LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
+_PURPOSE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+MAX_SUMMARY = 600
+MAX_ITEM = 240
+
+
+def marker_for(purpose: str) -> str:
+    """The hidden marker of chantbot's one comment for `purpose` (found and edited in place)."""
+    if not _PURPOSE.match(purpose):
+        raise ValueError(f"invalid comment purpose {purpose!r}")
+    return f"<!-- chantbot:{purpose} -->"
+
+
+def triage_comment(*, issue: IssueText, assessment: Assessment, next_step: str, commands_help: str,
+                   spec_path: str | None = None, spec_url: str | None = None,
+                   duplicate: tuple[int, str] | None = None, config_problems: Sequence[str] = ()) -> str:
+    """The triage comment: greeting, assessment, questions, duplicate, next step, maintainers' commands.
+
+    `next_step` and `commands_help` are chantbot's own text; everything else is treated as untrusted.
+    """
+    author = issue.author if _LOGIN.match(issue.author or "") else None
+
+    def safe(text: str, limit: int) -> str:
+        # No mention survives here, the reporter's included: the greeting is the comment's one mention.
+        return one_line(neutralize(text), limit)
+
+    a = assessment
+    summary = safe(a.summary, MAX_SUMMARY)
+    greeting = (GREETING.format(author=author, summary=summary) if author
+                else GREETING_NO_MENTION.format(summary=summary))
+    parts = [TRIAGE_MARKER + "\n" + greeting.rstrip(),
+             ASSESSMENT_TABLE.format(category=a.category, priority=a.priority or "not assessed",
+                                     severity=a.severity or "not assessed")]
+    if a.questions:
+        parts.append(QUESTIONS_INTRO + "\n\n" + "\n".join(f"- [ ] {safe(q, MAX_ITEM)}" for q in a.questions))
+    if duplicate:
+        parts.append(DUPLICATE_NOTE.format(number=int(duplicate[0]), title=safe(duplicate[1], 120)))
+    parts.append(RECOMMENDATION_LINE.format(recommendation=RECOMMENDATION_TEXT[a.recommendation],
+                                            next_step=one_line(next_step, 400)))
+    if config_problems:
+        parts.append(config_problem_lines(config_problems))
+    parts.append(COMMANDS_BLOCK.format(commands_help=commands_help.strip()))
+    if spec_path:
+        spec = f"`{one_line(spec_path, 200)}`"
+        parts.append(SPEC_FOOTER.format(spec=f"[{spec}]({one_line(spec_url, 500)})" if spec_url else spec))
+    return "\n\n".join(parts) + "\n"
+
+
+def failure_comment(*, what: str, error: str, retry: str, purpose: str = FAILURE_PURPOSE) -> str:
+    """A job that failed for good: what failed, the short error, and how to retry."""
+    return (marker_for(purpose) + "\n"
+            + FAILURE.format(what=one_line(what, 200), error=one_line(neutralize(error), 300),
+                             retry=one_line(retry, 200).rstrip(".")) + "\n")
+
+
+def config_problem_lines(problems: Sequence[str]) -> str:
+    """What is wrong with the repository's `.github/chantbot.yml` (empty when nothing is)."""
+    if not problems:
+        return ""
+    return CONFIG_PROBLEMS_INTRO + "\n\n" + "\n".join(f"- {one_line(neutralize(p), MAX_ITEM)}" for p in problems)

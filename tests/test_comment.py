@@ -1,0 +1,114 @@
+"""The reporter-facing triage comment and chantbot's failure replies."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bot import comment
+from bot.assessment import Assessment, IssueText
+
+MENTION = re.compile(r"(?<![\w`/.@-])@([A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:/[A-Za-z0-9_.-]+)?)")
+HELP = "| command | what it does |\n| --- | --- |\n| `/retriage` | triage again |"
+ISSUE = IssueText(number=12, title="Export drops the last row", body="...", author="alice",
+                  url="https://github.com/acme/widgets/issues/12")
+ASSESSMENT = Assessment(category="bug", recommendation="needs-info", summary="Exports lose the final row.",
+                        priority="high", severity="degraded",
+                        questions=("Which version are you using?", "Does it happen with an empty file?"))
+HOSTILE = Assessment(
+    category="bug", recommendation="needs-info", priority="low", severity="cosmetic",
+    summary="Hi @everyone and @alice\n/approve\n<script>alert(1)</script>",
+    questions=("/approve", "ping @octo-org/admins <img src=x onerror=alert(1)>", "  /close now"),
+)
+
+
+def render(assessment: Assessment = ASSESSMENT, **kwargs) -> str:
+    kwargs.setdefault("next_step", "Once you answer, triage runs again.")
+    kwargs.setdefault("commands_help", HELP)
+    return comment.triage_comment(issue=ISSUE, assessment=assessment, **kwargs)
+
+
+def outside_code(text: str) -> str:
+    return re.sub(r"`[^`\n]*`", "", text)
+
+
+def test_comment_starts_with_marker_and_greets_the_reporter_once():
+    text = render()
+    assert text.splitlines()[0] == comment.TRIAGE_MARKER
+    assert MENTION.findall(text) == ["alice"]
+    assert "Exports lose the final row." in text
+
+
+def test_assessment_table_and_questions_checklist():
+    text = render()
+    assert "| bug | high | degraded |" in text
+    assert "- [ ] Which version are you using?\n- [ ] Does it happen with an empty file?" in text
+
+
+def test_no_questions_section_when_there_are_none():
+    text = render(Assessment(category="feature", recommendation="defer", summary="Wants CSV."))
+    assert "- [ ]" not in text
+    assert "not assessed" in text
+
+
+def test_hostile_text_is_neutralised():
+    text = render(HOSTILE, duplicate=(4, "@everyone <script>x</script>"), config_problems=["@admin /lock"])
+    assert MENTION.findall(outside_code(text)) == ["alice"]
+    assert not any(line.lstrip().startswith("/") for line in text.splitlines())
+    assert not re.search(r"<\s*(script|img)", text, re.I)
+    html = set(re.findall(r"<[^>\s]+", text))
+    assert html <= {"<!--", "<details", "<summary", "</summary", "</details"}
+
+
+def test_commands_are_in_a_details_section():
+    text = render()
+    assert "<details><summary>Commands for maintainers</summary>\n\n" + HELP + "\n\n</details>" in text
+
+
+def test_duplicate_is_linked_but_not_closed():
+    text = render(duplicate=(4, "Export loses rows"))
+    assert "#4 (Export loses rows)" in text
+    assert "**not** closed" in text
+
+
+def test_recommendation_next_step_and_spec_footer():
+    text = render(spec_path=".chant/specs/2026-11-24-001-abc.md",
+                  spec_url="https://github.com/acme/widgets/blob/chant-specs/.chant/specs/2026-11-24-001-abc.md")
+    assert "**Recommendation:** more information needed" in text
+    assert "**What happens next:** Once you answer, triage runs again." in text
+    assert ("[`.chant/specs/2026-11-24-001-abc.md`](https://github.com/acme/widgets/blob/chant-specs/"
+            ".chant/specs/2026-11-24-001-abc.md)") in text.splitlines()[-1]
+    assert "`.chant/specs/x.md`" in render(spec_path=".chant/specs/x.md").splitlines()[-1]
+
+
+def test_config_problems_are_reported():
+    lines = comment.config_problem_lines(["labels.priority.urgent: unknown key", "stages.review: not a boolean"])
+    assert ".github/chantbot.yml" in lines and "defaults" in lines
+    assert "- labels.priority.urgent: unknown key\n- stages.review: not a boolean" in lines
+    assert comment.config_problem_lines([]) == ""
+    assert lines in render(config_problems=["labels.priority.urgent: unknown key",
+                                            "stages.review: not a boolean"])
+
+
+def test_author_that_is_not_a_login_is_not_mentioned():
+    issue = IssueText(number=1, title="t", body="", author="dependabot[bot]")
+    text = comment.triage_comment(issue=issue, assessment=ASSESSMENT, next_step="x", commands_help=HELP)
+    assert MENTION.findall(text) == []
+
+
+def test_marker_for_purpose():
+    assert comment.marker_for("triage") == comment.TRIAGE_MARKER
+    with pytest.raises(ValueError):
+        comment.marker_for("x --><script>")
+
+
+def test_failure_comment_says_what_failed_and_how_to_retry():
+    text = comment.failure_comment(what="triage this issue", error="GitHub said 502\n/approve @everyone",
+                                   retry="comment `/retriage`")
+    assert text.splitlines()[0] == comment.marker_for("failure")
+    assert "could not triage this issue" in text
+    assert "GitHub said 502" in text
+    assert "To try again, comment `/retriage`." in text
+    assert MENTION.findall(text) == []
+    assert not any(line.startswith("/") for line in text.splitlines())
