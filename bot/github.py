@@ -1,0 +1,173 @@
+"""The GitHub adapter: App authentication, cached installation tokens, paced writes and retries."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import datetime
+import email.utils
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import aiohttp
+from gidgethub import BadRequest, GitHubBroken, HTTPException, RateLimitExceeded, apps
+from gidgethub import aiohttp as gh_aiohttp
+
+from bot.metrics import Metrics
+from bot.writelimit import WritePacer
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "chantbot"
+WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+TOKEN_REFRESH_MARGIN = 300.0  # refresh installation tokens 5 minutes before they expire
+MAX_ATTEMPTS = 5
+MAX_WAIT = 120.0  # never sleep longer than this inside one request; the job retries later instead
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = (headers or {}).get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        when = email.utils.parsedate_to_datetime(value)
+        return max(0.0, (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds())
+
+
+def is_secondary_limit(exc: HTTPException) -> bool:
+    """A 403/429 that asks us to slow down (GitHub's secondary limits)."""
+    if exc.status_code not in (403, 429):
+        return False
+    text = " ".join(str(a) for a in exc.args).lower()
+    return _retry_after(exc.headers) is not None or "secondary rate limit" in text or "abuse" in text
+
+
+def backoff(attempt: int, *, base: float = 0.5, cap: float = 30.0) -> float:
+    """Exponential backoff with jitter for the `attempt`-th failure (1-based)."""
+    return min(cap, base * 2 ** (attempt - 1)) * (0.75 + 0.5 * random.random())
+
+
+class GitHubClient(gh_aiohttp.GitHubAPI):
+    """gidgethub's aiohttp client for one installation, with chantbot's limits applied in the client."""
+
+    def __init__(self, session: aiohttp.ClientSession, *, installation_id: int, token: str, base_url: str,
+                 pacer: WritePacer, metrics: Metrics, cache: Any = None) -> None:
+        super().__init__(session, USER_AGENT, oauth_token=token, base_url=base_url, cache=cache)
+        self.installation_id = installation_id
+        self.pacer = pacer
+        self.metrics = metrics
+        self.writes = 0
+
+    async def manage_rate_limit(self, *, method: str, url: str) -> None:
+        if method in WRITE_METHODS:
+            await self.pacer.acquire(self.installation_id)
+            self.writes += 1
+        limit = self.rate_limit
+        if limit is not None and limit.remaining <= 0:
+            wait = (limit.reset_datetime - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+            if 0 < wait <= MAX_WAIT:
+                log.warning("primary rate limit exhausted; waiting %.0f s", wait)
+                await self.sleep(wait)
+
+    async def _request(self, method: str, url: str, headers: Any, body: bytes = b"") -> tuple[int, Any, bytes]:
+        status, resp_headers, data = await super()._request(method, url, headers, body)
+        self.metrics.github_calls.labels(method=method, outcome=str(status // 100) + "xx").inc()
+        return status, resp_headers, data
+
+    async def handle_rate_limit_error(self, *, method: str, url: str, exception: HTTPException,
+                                      attempt: int) -> bool:
+        if attempt >= MAX_ATTEMPTS:
+            return False
+        if isinstance(exception, RateLimitExceeded):
+            reset = exception.rate_limit.reset_datetime if exception.rate_limit else None
+            wait = (reset - datetime.datetime.now(datetime.timezone.utc)).total_seconds() if reset else 60.0
+        elif isinstance(exception, BadRequest) and is_secondary_limit(exception):
+            wait = _retry_after(exception.headers) or 60.0 * attempt
+            self.pacer.push_back(self.installation_id, wait)
+        elif isinstance(exception, GitHubBroken):
+            wait = backoff(attempt)
+        else:
+            return False
+        if wait > MAX_WAIT:
+            return False
+        log.info("GitHub answered %s to %s %s; retrying in %.1f s", exception.status_code, method, url, wait)
+        await self.sleep(wait)
+        return True
+
+
+@dataclass
+class _Token:
+    value: str
+    expires: float
+
+
+@dataclass
+class GitHubApp:
+    """The App's identity: mints installation tokens and hands out clients that share limits and caches."""
+
+    session: aiohttp.ClientSession
+    app_id: str
+    private_key: str
+    base_url: str
+    pacer: WritePacer
+    metrics: Metrics
+    clock: Callable[[], float] = time.time
+    _tokens: dict[int, _Token] = field(default_factory=dict)
+    _locks: dict[int, asyncio.Lock] = field(default_factory=lambda: collections.defaultdict(asyncio.Lock))
+    _caches: dict[int, collections.OrderedDict] = field(default_factory=dict)
+
+    def _app_client(self) -> gh_aiohttp.GitHubAPI:
+        return gh_aiohttp.GitHubAPI(self.session, USER_AGENT, base_url=self.base_url)
+
+    async def token(self, installation_id: int) -> str:
+        """An installation token, cached until 5 minutes before it expires."""
+        async with self._locks[installation_id]:
+            cached = self._tokens.get(installation_id)
+            if cached and cached.expires - TOKEN_REFRESH_MARGIN > self.clock():
+                return cached.value
+            for attempt in range(1, MAX_ATTEMPTS + 1):
+                try:
+                    data = await apps.get_installation_access_token(
+                        self._app_client(), installation_id=str(installation_id), app_id=self.app_id,
+                        private_key=self.private_key)
+                    break
+                except GitHubBroken:
+                    if attempt == MAX_ATTEMPTS:
+                        raise
+                    await asyncio.sleep(backoff(attempt))
+            expires = datetime.datetime.fromisoformat(data["expires_at"].replace("Z", "+00:00")).timestamp()
+            self._tokens[installation_id] = _Token(data["token"], expires)
+            return data["token"]
+
+    def forget_token(self, installation_id: int) -> None:
+        self._tokens.pop(installation_id, None)
+
+    async def client(self, installation_id: int) -> GitHubClient:
+        cache = self._caches.setdefault(installation_id, _LRU(512))
+        return GitHubClient(self.session, installation_id=installation_id, token=await self.token(installation_id),
+                            base_url=self.base_url, pacer=self.pacer, metrics=self.metrics,
+                            cache=cache)
+
+
+class _LRU(collections.OrderedDict):
+    """A bounded ETag cache for gidgethub (it only needs item get and set)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def __getitem__(self, key: Any) -> Any:
+        value = super().__getitem__(key)
+        self.move_to_end(key)
+        return value
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.move_to_end(key)
+        while len(self) > self.size:
+            self.popitem(last=False)

@@ -1,0 +1,124 @@
+"""The web half: `POST /webhook` stores verified deliveries before answering; health and metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Awaitable, Callable, Mapping
+
+from aiohttp import web
+from gidgethub import ValidationFailure, sansio
+
+from bot import routing
+from bot.metrics import Metrics
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 25 * 1024 * 1024  # GitHub never sends more than 25 MB
+
+STORE = web.AppKey("store", Store)
+METRICS = web.AppKey("metrics", Metrics)
+SECRETS = web.AppKey("secrets", tuple)
+NOTIFY = web.AppKey("notify", object)
+
+
+def verify(headers: Mapping[str, str], body: bytes, secrets: tuple[str, ...]) -> bool:
+    """True when X-Hub-Signature-256 matches the body under any configured secret (rotation)."""
+    signature = headers.get("X-Hub-Signature-256")
+    if not signature:
+        return False
+    for secret in secrets:
+        try:
+            sansio.validate_event(body, signature=signature, secret=secret)
+            return True
+        except ValidationFailure:
+            continue
+    return False
+
+
+def _answer(status: int, message: str) -> web.Response:
+    return web.json_response({"message": message}, status=status)
+
+
+async def webhook(request: web.Request) -> web.Response:
+    metrics = request.app[METRICS]
+    length = request.content_length
+    if length is not None and length > MAX_BODY:
+        metrics.deliveries.labels(event="?", outcome="too_large").inc()
+        return _answer(413, "payload over 25 MiB")
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        metrics.deliveries.labels(event="?", outcome="too_large").inc()
+        return _answer(413, "payload over 25 MiB")
+    event = request.headers.get("X-GitHub-Event", "")
+    if not verify(request.headers, body, request.app[SECRETS]):
+        metrics.deliveries.labels(event=event or "?", outcome="bad_signature").inc()
+        return _answer(401, "bad or missing X-Hub-Signature-256")
+    delivery_id = request.headers.get("X-GitHub-Delivery", "")
+    if not event or not delivery_id:
+        metrics.deliveries.labels(event=event or "?", outcome="malformed").inc()
+        return _answer(400, "missing X-GitHub-Event or X-GitHub-Delivery header")
+    try:
+        data = json.loads(body)
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+    except ValueError:
+        metrics.deliveries.labels(event=event, outcome="malformed").inc()
+        return _answer(400, "body is not a JSON object")
+    if event == "ping":
+        metrics.deliveries.labels(event=event, outcome="ping").inc()
+        return _answer(200, "pong")
+    job = routing.plan(event, data)
+    if job is None:
+        metrics.deliveries.labels(event=event, outcome="ignored").inc()
+        return _answer(200, "nothing to do")
+    stored = await request.app[STORE].accept_delivery(
+        delivery_id, event, data.get("action"), kind=job.kind, key=job.key,
+        payload={"event": event, "delivery_id": delivery_id, "data": data}, installation_id=job.installation_id)
+    if not stored:
+        metrics.deliveries.labels(event=event, outcome="duplicate").inc()
+        return _answer(200, "delivery seen before")
+    metrics.deliveries.labels(event=event, outcome="accepted").inc()
+    notify = request.app[NOTIFY]
+    if callable(notify):
+        notify()
+    return _answer(202, "stored")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    if not await store.ping():
+        return web.json_response({"status": "unavailable", "database": "not answering"}, status=503)
+    return web.json_response({"status": "ok", "queue": await store.queue_depth()})
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    metrics = request.app[METRICS]
+    try:
+        depth = await request.app[STORE].queue_depth()
+    except Exception:  # noqa: BLE001 - metrics must answer even when the database does not
+        depth = {}
+    for status in ("queued", "running", "dead"):
+        metrics.queue_depth.labels(status=status).set(depth.get(status, 0))
+    return web.Response(body=metrics.render(), content_type="text/plain", charset="utf-8",
+                        headers={"X-Content-Type": "text/plain; version=0.0.4"})
+
+
+def create_app(*, store: Store, metrics: Metrics, secrets: tuple[str, ...],
+               notify: Callable[[], None] | None = None,
+               background: Callable[[web.Application], Awaitable[None]] | None = None) -> web.Application:
+    """The web application. `background`, when given, is an aiohttp cleanup context (e.g. the workers)."""
+    app = web.Application(client_max_size=MAX_BODY)
+    app[STORE] = store
+    app[METRICS] = metrics
+    app[SECRETS] = secrets
+    app[NOTIFY] = notify
+    app.router.add_post("/webhook", webhook)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_view)
+    if background is not None:
+        app.cleanup_ctx.append(background)
+    return app
+

@@ -1,0 +1,62 @@
+"""Which deliveries become work (pure), and the composed router the worker dispatches through."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gidgethub import routing
+
+HANDLED = {
+    "issues": {"opened", "reopened", "edited", "labeled", "closed"},
+    "issue_comment": {"created", "edited"},
+    "installation": {"created"},
+    "installation_repositories": {"added"},
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A delivery worth storing: the job kind and the key that serialises work on one issue."""
+
+    kind: str
+    key: str
+    installation_id: int | None
+
+
+def is_bot(user: dict[str, Any] | None) -> bool:
+    return bool(user) and (user.get("type") == "Bot" or str(user.get("login", "")).endswith("[bot]"))
+
+
+def _mentions_command(body: str | None) -> bool:
+    return bool(body) and any(line.lstrip(" ").startswith("/") for line in body.splitlines())
+
+
+def plan(event: str, data: dict[str, Any]) -> Plan | None:
+    """The job for a delivery, or None when chantbot has nothing to do with it (answered 200)."""
+    action = data.get("action")
+    if action not in HANDLED.get(event, ()):
+        return None
+    installation = (data.get("installation") or {}).get("id")
+    repo = (data.get("repository") or {}).get("full_name", "")
+    if event == "installation" or event == "installation_repositories":
+        return Plan("event", f"installation:{installation}", installation)
+    issue = data.get("issue") or {}
+    if issue.get("pull_request"):
+        return None
+    if event == "issue_comment":
+        comment = data.get("comment") or {}
+        if is_bot(comment.get("user")):
+            return None
+        labels = {label.get("name") for label in issue.get("labels", [])}
+        answers_questions = (comment.get("user", {}).get("login") == issue.get("user", {}).get("login")
+                             and action == "created")
+        if not _mentions_command(comment.get("body")) and not (answers_questions and labels):
+            return None  # no command and not a reporter's answer: costs no GitHub request
+    if event == "issues" and action == "labeled" and is_bot(data.get("sender")):
+        return None
+    return Plan("event", f"{repo}#{issue.get('number')}", installation)
+
+
+def compose(*routers: routing.Router) -> routing.Router:
+    return routing.Router(*routers)
