@@ -1,0 +1,41 @@
+"""What handlers are given: the store, the GitHub App, the triagers and caches (built once per process)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
+
+from bot.classifier import LocalTriager, rules_only
+from bot.github import GitHubApp
+from bot.issueops import RepoCache
+from bot.metrics import Metrics
+from bot.settings import Settings
+from bot.store import Store
+
+if TYPE_CHECKING:
+    from bot.llm import ClaudeTriager
+
+
+@dataclass
+class Context:
+    """Shared by every handler of one chantbot process."""
+
+    store: Store
+    github: GitHubApp
+    settings: Settings
+    metrics: Metrics
+    llm: "ClaudeTriager | None" = None
+    repos: RepoCache = field(default_factory=RepoCache)
+    clock: Callable[[], float] = time.time
+    _triagers: dict[str, tuple[int, LocalTriager]] = field(default_factory=dict)
+
+    async def local_triager(self, repo: str) -> LocalTriager:
+        """The repository's local triager, rebuilt when its labelled history has grown."""
+        size = await self.store.history_size(repo)
+        cached = self._triagers.get(repo)
+        if cached and (cached[0] == size or size < cached[0] * 1.1 + 5):
+            return cached[1]
+        triager = LocalTriager.from_history(await self.store.history(repo)) if size else rules_only()
+        self._triagers[repo] = (size, triager)
+        return triager

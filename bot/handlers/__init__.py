@@ -1,0 +1,1 @@
+"""Feature handlers: one gidgethub Router each, composed in `bot.runtime`."""

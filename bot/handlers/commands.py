@@ -1,0 +1,250 @@
+"""Slash commands in issue comments: parse, check who may run them, act, and always answer."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import logging
+import time
+from typing import Any
+
+from gidgethub import BadRequest, routing, sansio
+from gidgethub.abc import GitHubAPI
+
+from bot import comment as comments
+from bot import issueops, labels, specs
+from bot.commands import parser, permissions, registry
+from bot.commands.parser import Command
+from bot.context import Context
+from bot.handlers.triage import (issue_text, load_config, next_stage_spec, queue_spec_files, repo_of, spec_url,
+                                 triage_issue)
+from bot.repoconfig import RepoConfig
+from bot.routing import is_bot
+from bot.sanitize import neutralize, one_line
+from bot.store import Job
+
+log = logging.getLogger(__name__)
+router = routing.Router()
+
+ROLE_TTL = 300.0
+FAMILY_OF_ARG = {"category": "category", "priority": "priority", "severity": "severity"}
+STAGE_LABEL = {"reproduce": "needs-reproduction", "research": "ready-for-research",
+               "implement": "ready-for-implementation", "review": "in-review"}
+_roles: dict[tuple[str, str], tuple[float, str]] = {}
+
+
+async def role_of(gh: GitHubAPI, repo: str, login: str) -> str:
+    """The user's role on the repository from the collaborator-permission endpoint, cached a few minutes."""
+    hit = _roles.get((repo, login))
+    if hit and time.monotonic() - hit[0] < ROLE_TTL:
+        return hit[1]
+    try:
+        data = await gh.getitem(f"/repos/{repo}/collaborators/{login}/permission")
+        role = permissions.normalize(data.get("role_name"), data.get("permission"))
+    except BadRequest as exc:
+        if int(exc.status_code) not in (403, 404):
+            raise
+        role = "none"
+    _roles[(repo, login)] = (time.monotonic(), role)
+    return role
+
+
+class Reply:
+    """The lines of one answer to one comment."""
+
+    def __init__(self, author: str) -> None:
+        self.author = author
+        self.parts: list[str] = []
+
+    def say(self, command: Command, text: str) -> None:
+        self.parts.append(f"> {neutralize(one_line(command.line, 120), allow=self.author)}\n\n{text}")
+
+
+async def relabel(ctx: Context, gh: GitHubAPI, repo: str, issue: dict[str, Any], config: RepoConfig,
+                  want: dict[str, str], *, release: tuple[str, ...] = ()) -> None:
+    state = await ctx.store.issue_state(repo, issue["number"])
+    current = [label["name"] for label in issue.get("labels", [])]
+    plan = labels.plan(current, state.get("owned_labels", []), want, config, override_people=True, release=release)
+    await ctx.repos.ensure_labels(gh, repo, list(plan.add), config)
+    await issueops.apply_labels(gh, repo, issue["number"], plan)
+    issue["labels"] = [{"name": n} for n in (set(current) | set(plan.add)) - set(plan.remove)]
+    state["owned_labels"] = sorted(plan.owned)
+    await ctx.store.save_issue_state(repo, issue["number"], state)
+
+
+async def start_stage(ctx: Context, gh: GitHubAPI, repo: str, issue: dict[str, Any], config: RepoConfig,
+                      stage: str, requested_by: str, installation_id: int) -> str:
+    text = issue_text(issue)
+    record, files = await next_stage_spec(ctx, repo, text, stage, config, requested_by=requested_by)
+    await queue_spec_files(ctx, gh, repo, installation_id, config, files)
+    if stage in STAGE_LABEL:
+        await relabel(ctx, gh, repo, issue, config, {"stage": config.label("stage", STAGE_LABEL[stage])})
+    link = spec_url(ctx, repo, config, record.path)
+    where = f"[`{record.path}`]({link})" if link else f"`{record.path}`"
+    return (f"Started **{stage}**: wrote spec `{record.spec_id}` ({where}, status pending). "
+            f"chantbot's stage runner will work it once it is available; until then a maintainer can work it "
+            f"locally with `chant work {record.spec_id}`.")
+
+
+async def status_text(ctx: Context, repo: str, number: int, config: RepoConfig) -> str:
+    records = await ctx.store.specs(repo, number)
+    if not records:
+        return "No specs yet for this issue."
+    rows = ["| stage | spec | status |", "| --- | --- | --- |"]
+    for r in records:
+        link = spec_url(ctx, repo, config, r.path)
+        rows.append(f"| {r.stage} | [`{r.spec_id}`]({link}) | {r.status} |" if link
+                    else f"| {r.stage} | `{r.spec_id}` | {r.status} |")
+    return "Spec chain: " + " → ".join(r.stage for r in records) + "\n\n" + "\n".join(rows)
+
+
+async def execute(ctx: Context, gh: GitHubAPI, event: sansio.Event, command: Command, args: list[str],
+                  config: RepoConfig, reply: Reply, job: Job) -> None:
+    """Run one permitted, well-formed command."""
+    repo, issue = repo_of(event), event.data["issue"]
+    number, actor = int(issue["number"]), event.data["comment"]["user"]["login"]
+    installation_id = int(event.data["installation"]["id"])
+    name = command.name
+    if name == "help":
+        reply.say(command, registry.help_text(config.commands))
+    elif name == "status":
+        reply.say(command, await status_text(ctx, repo, number, config))
+    elif name in ("retriage", "triage"):
+        await triage_issue(ctx, gh, repo, number, installation_id=installation_id, attempt=job.attempts + 1)
+    elif name in ("kind", "priority", "severity"):
+        family = {"kind": "category"}.get(name, name)
+        await relabel(ctx, gh, repo, issue, config, {family: config.label(family, args[0])})
+    elif name == "label":
+        family = config.family_of(args[0])
+        if family is None:
+            reply.say(command, f"`{neutralize(one_line(args[0], 50))}` is not one of this repository's chantbot "
+                               "labels, so chantbot will not apply it. `/help` lists the vocabulary commands.")
+            return
+        await relabel(ctx, gh, repo, issue, config, {family: args[0]})
+    elif name == "unlabel":
+        present = {label["name"] for label in issue.get("labels", [])}
+        if args[0] in present:
+            await issueops.apply_labels(gh, repo, number, labels.LabelPlan((), (args[0],), frozenset()))
+    elif name == "duplicate":
+        await relabel(ctx, gh, repo, issue, config, {"category": config.label("category", "duplicate"),
+                                                     "stage": config.label("stage", "deferred")})
+        reply.say(command, f"Marked as a duplicate of #{args[0]}. The issue stays open until a maintainer closes it.")
+    elif name in ("defer", "needs-info"):
+        key = "deferred" if name == "defer" else "needs-info"
+        await relabel(ctx, gh, repo, issue, config, {"stage": config.label("stage", key)})
+    elif name == "close":
+        reason = "not_planned" if any(w in " ".join(args).lower() for w in ("not planned", "wontfix", "won't",
+                                                                             "duplicate", "stale")) else "completed"
+        await gh.patch(f"/repos/{repo}/issues/{number}", data={"state": "closed", "state_reason": reason})
+    elif name == "reopen":
+        await gh.patch(f"/repos/{repo}/issues/{number}", data={"state": "open"})
+    elif name in specs.STAGES:
+        reply.say(command, await start_stage(ctx, gh, repo, issue, config, name, actor, installation_id))
+    elif name in ("approve", "reject"):
+        reply.say(command, await review_decision(ctx, gh, repo, issue, config, actor, approve=name == "approve",
+                                                 reason=" ".join(args), installation_id=installation_id))
+    elif name == "release-notes":
+        reply.say(command, await start_release_notes(ctx, gh, repo, issue, config, args[0], actor, installation_id))
+
+
+async def review_decision(ctx: Context, gh: GitHubAPI, repo: str, issue: dict[str, Any], config: RepoConfig,
+                          actor: str, *, approve: bool, reason: str, installation_id: int) -> str:
+    """Record the review gate's outcome in the review spec (chant's nested approval) and the stage label."""
+    number = int(issue["number"])
+    record = await ctx.store.spec_for(repo, number, "review")
+    if record is None:
+        return "There is no review spec for this issue yet; start one with `/review`."
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    text = specs.stage_spec("review", spec_id=record.spec_id, issue=issue_text(issue),
+                            informed_by=[r.path for r in await ctx.store.specs(repo, number) if r.stage != "review"],
+                            requested_by=actor)
+    text = specs.set_approval(text, status="approved" if approve else "rejected", by=actor,
+                              at=now.isoformat().replace("+00:00", "Z"), reason=reason or None)
+    await queue_spec_files(ctx, gh, repo, installation_id, config, {record.path: text})
+    if approve:
+        await relabel(ctx, gh, repo, issue, config, {"stage": config.label("stage", "approved")})
+        return f"Approved: review spec `{record.spec_id}` now records the approval."
+    await relabel(ctx, gh, repo, issue, config, {"stage": config.label("stage", "ready-for-implementation")})
+    return (f"Rejected: review spec `{record.spec_id}` records the reason; the issue is back to "
+            f"ready-for-implementation.")
+
+
+async def start_release_notes(ctx: Context, gh: GitHubAPI, repo: str, issue: dict[str, Any], config: RepoConfig,
+                              version: str, actor: str, installation_id: int) -> str:
+    number = int(issue["number"])
+    informed = [r.path for r in await ctx.store.specs(repo, number)]
+    now = datetime.datetime.now(datetime.timezone.utc)
+    seq = await ctx.store.next_spec_seq(repo, now.date().isoformat())
+    import random
+
+    spec_id = specs.spec_id(now.date(), seq, specs.random_suffix(random.Random()))
+    path = specs.spec_path(spec_id)
+    text = specs.release_notes_spec(spec_id=spec_id, issue=issue_text(issue), version=version,
+                                    informed_by=informed or [issue.get("html_url", "")], requested_by=actor)
+    await queue_spec_files(ctx, gh, repo, installation_id, config, {path: text})
+    return f"Wrote release-notes spec `{spec_id}` for {version} (status pending)."
+
+
+def reply_marker(comment_id: int, commands: list[Command]) -> str:
+    digest = hashlib.sha1("\n".join(c.line for c in commands).encode()).hexdigest()[:8]
+    return comments.marker_for(f"reply-{comment_id}-{digest}")
+
+
+async def handle(ctx: Context, gh: GitHubAPI, event: sansio.Event, job: Job, found: list[Command]) -> None:
+    repo, issue, comment = repo_of(event), event.data["issue"], event.data["comment"]
+    actor = comment["user"]["login"]
+    is_author = actor == issue["user"]["login"]
+    config, problems = await load_config(ctx, gh, repo)
+    levels = registry.levels(config.commands)
+    reply = Reply(issue["user"]["login"])
+    role: str | None = None
+    accepted = False
+    for command in found:
+        spec = registry.spec_for(command.name)
+        if spec is None:
+            guess = registry.suggest(command.name)
+            reply.say(command, f"chantbot has no command `/{neutralize(one_line(command.name, 40))}`."
+                               + (f" Did you mean `/{guess}`?" if guess else "") + " `/help` lists the commands.")
+            continue
+        minimum = levels.get(spec.name, spec.min_role)
+        if minimum != "anyone" and role is None:
+            role = await role_of(gh, repo, actor)
+        if not permissions.allowed(minimum, role or "none", is_author=is_author, author_may=spec.author_may):
+            reply.say(command, f"Not run: `/{spec.name}` requires {permissions.describe(minimum, author_may=spec.author_may)}"
+                               f"; your access here is {role or 'none'}.")
+            continue
+        args, error = registry.check_args(spec, command.args)
+        if error:
+            reply.say(command, f"Not run: {error} Usage: `{spec.usage}`.")
+            continue
+        if not accepted:
+            await issueops.react(gh, repo, int(comment["id"]), "eyes")
+            accepted = True
+        try:
+            await execute(ctx, gh, event, command, args, config, reply, job)
+        except BadRequest as exc:
+            reply.say(command, f"Failed: GitHub answered {exc.status_code} ({one_line(str(exc), 120)}). "
+                               "Post the command again in a new comment to retry.")
+    if problems:
+        reply.parts.append(comments.config_problem_lines(problems))
+    if reply.parts:
+        body = reply_marker(int(comment["id"]), found) + "\n" + "\n\n".join(reply.parts)
+        await issueops.upsert_comment(gh, repo, int(issue["number"]), reply_marker(int(comment["id"]), found), body,
+                                      known_id=None, may_exist=job.attempts > 1)
+    elif accepted:
+        await issueops.react(gh, repo, int(comment["id"]), "+1")
+
+
+@router.register("issue_comment", action="created")
+@router.register("issue_comment", action="edited")
+async def on_comment(event: sansio.Event, gh: GitHubAPI, *args: Any, ctx: Context, job: Job, **kwargs: Any) -> None:
+    comment = event.data["comment"]
+    if is_bot(comment.get("user")) or event.data["issue"].get("pull_request"):
+        return
+    if event.data["action"] == "edited":
+        old = (event.data.get("changes") or {}).get("body", {}).get("from")
+        found = parser.added(old or "", comment.get("body") or "") if old is not None else []
+    else:
+        found = parser.parse(comment.get("body") or "")
+    if found:
+        await handle(ctx, gh, event, job, found)

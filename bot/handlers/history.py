@@ -1,0 +1,55 @@
+"""Repository history: index closed issues and their categories so the local triager learns from them."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from gidgethub import routing, sansio
+from gidgethub.abc import GitHubAPI
+
+from bot.context import Context
+from bot.handlers.triage import load_config
+
+log = logging.getLogger(__name__)
+router = routing.Router()
+
+MAX_INDEXED = 1000  # issues read per repository when it is first indexed
+
+
+async def index_repository(ctx: Context, gh: GitHubAPI, repo: str) -> int:
+    """Index the repository's issues (closed ones with their category labels); returns how many."""
+    config, _ = await load_config(ctx, gh, repo)
+    by_label = {name: key for key, name in config.labels["category"].items() if key != "duplicate"}
+    count = 0
+    async for issue in gh.getiter(f"/repos/{repo}/issues?state=all&sort=updated&direction=desc&per_page=100"):
+        if issue.get("pull_request"):
+            continue
+        names = [label["name"] for label in issue.get("labels", [])]
+        category = next((by_label[n] for n in names if n in by_label), None) if issue["state"] == "closed" else None
+        await ctx.store.index_issue(repo, int(issue["number"]), issue.get("title") or "", issue.get("body") or "",
+                                    issue["state"], category)
+        count += 1
+        if count >= MAX_INDEXED:
+            break
+    await ctx.store.set_repo_meta(repo, "indexed", str(count))
+    log.info("%s: indexed %d issues", repo, count)
+    return count
+
+
+async def schedule_index(ctx: Context, repo: str, installation_id: int) -> None:
+    """Index a repository once, in the background (never delays a triage)."""
+    if await ctx.store.repo_meta(repo, "indexed") is None:
+        await ctx.store.enqueue("index-repo", f"index:{repo}", {"repo": repo}, installation_id=installation_id,
+                                unique=True)
+
+
+def _repositories(data: dict[str, Any]) -> list[str]:
+    return [r["full_name"] for r in data.get("repositories") or data.get("repositories_added") or []]
+
+
+@router.register("installation", action="created")
+@router.register("installation_repositories", action="added")
+async def on_installed(event: sansio.Event, gh: GitHubAPI, *args: Any, ctx: Context, **kwargs: Any) -> None:
+    for repo in _repositories(event.data):
+        await schedule_index(ctx, repo, int(event.data["installation"]["id"]))

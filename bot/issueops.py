@@ -1,0 +1,123 @@
+"""Idempotent GitHub effects on issues: one comment per purpose, labels, reactions, repository files."""
+
+from __future__ import annotations
+
+import base64
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from gidgethub import BadRequest
+from gidgethub.abc import GitHubAPI
+
+from bot import labels as labelling
+from bot.labels import LabelPlan
+from bot.repoconfig import RepoConfig
+
+FILE_TTL = 60.0  # seconds a repository file (config, prompt override) is trusted before asking again
+LABELS_TTL = 600.0
+
+
+def _status(exc: BadRequest) -> int:
+    return int(exc.status_code)
+
+
+async def find_comment(gh: GitHubAPI, repo: str, number: int, marker: str) -> dict[str, Any] | None:
+    """The bot comment carrying `marker`, if any (only bot accounts' comments count)."""
+    async for comment in gh.getiter(f"/repos/{repo}/issues/{number}/comments?per_page=100"):
+        user = comment.get("user") or {}
+        if marker in (comment.get("body") or "") and user.get("type") == "Bot":
+            return comment
+    return None
+
+
+async def upsert_comment(gh: GitHubAPI, repo: str, number: int, marker: str, body: str, *,
+                         known_id: int | None, may_exist: bool) -> int:
+    """Edit chantbot's comment for this purpose in place, or post it once; returns its id.
+
+    `may_exist` says whether the issue could already hold it (it has comments, or an earlier
+    attempt may have posted it); when False no listing is needed.
+    """
+    if known_id is None and may_exist:
+        found = await find_comment(gh, repo, number, marker)
+        known_id = found["id"] if found else None
+    if known_id is not None:
+        try:
+            await gh.patch(f"/repos/{repo}/issues/comments/{known_id}", data={"body": body})
+            return known_id
+        except BadRequest as exc:
+            if _status(exc) != 404:
+                raise
+    created = await gh.post(f"/repos/{repo}/issues/{number}/comments", data={"body": body})
+    return int(created["id"])
+
+
+async def apply_labels(gh: GitHubAPI, repo: str, number: int, plan: LabelPlan) -> None:
+    """Add in one request, remove one by one (a label already gone is fine)."""
+    if plan.add:
+        await gh.post(f"/repos/{repo}/issues/{number}/labels", data={"labels": list(plan.add)})
+    for name in plan.remove:
+        try:
+            await gh.delete(f"/repos/{repo}/issues/{number}/labels/{urllib.parse.quote(name, safe='')}")
+        except BadRequest as exc:
+            if _status(exc) != 404:
+                raise
+
+
+async def react(gh: GitHubAPI, repo: str, comment_id: int, content: str) -> None:
+    await gh.post(f"/repos/{repo}/issues/comments/{comment_id}/reactions", data={"content": content})
+
+
+@dataclass
+class RepoCache:
+    """What chantbot remembers about repositories between jobs: files and the label set."""
+
+    clock: Callable[[], float] = time.monotonic
+    _files: dict[tuple[str, str, str], tuple[float, str | None]] = field(default_factory=dict)
+    _labels: dict[str, tuple[float, set[str]]] = field(default_factory=dict)
+
+    async def file(self, gh: GitHubAPI, repo: str, path: str, *, ref: str | None = None) -> str | None:
+        """A file's text on `ref` (default branch), or None when missing. Cached briefly; GETs use ETags."""
+        key = (repo, path, ref or "")
+        hit = self._files.get(key)
+        if hit and self.clock() - hit[0] < FILE_TTL:
+            return hit[1]
+        url = f"/repos/{repo}/contents/{urllib.parse.quote(path)}" + (f"?ref={urllib.parse.quote(ref)}" if ref else "")
+        try:
+            data = await gh.getitem(url)
+            text = base64.b64decode(data.get("content", "")).decode("utf-8", "replace") \
+                if isinstance(data, dict) and data.get("type") == "file" else None
+        except BadRequest as exc:
+            if _status(exc) != 404:
+                raise
+            text = None
+        self._files[key] = (self.clock(), text)
+        return text
+
+    def forget(self, repo: str, path: str) -> None:
+        for key in [k for k in self._files if k[0] == repo and k[1] == path]:
+            del self._files[key]
+
+    async def ensure_labels(self, gh: GitHubAPI, repo: str, names: list[str], config: RepoConfig) -> None:
+        """Create the vocabulary labels the repository lacks, with colour and description."""
+        if not names:
+            return
+        hit = self._labels.get(repo)
+        if hit is None or self.clock() - hit[0] > LABELS_TTL:
+            existing = {label["name"] async for label in gh.getiter(f"/repos/{repo}/labels?per_page=100")}
+            hit = (self.clock(), existing)
+            self._labels[repo] = hit
+        known = {name.lower() for name in hit[1]}
+        for name in names:
+            if name.lower() in known:
+                continue
+            colour, description = labelling.look(config, name)
+            try:
+                await gh.post(f"/repos/{repo}/labels", data={"name": name, "color": colour,
+                                                            "description": description})
+            except BadRequest as exc:
+                if _status(exc) != 422:  # 422: someone created it meanwhile
+                    raise
+            hit[1].add(name)
+            known.add(name.lower())

@@ -1,0 +1,113 @@
+"""Per-repository configuration (`.github/chantbot.yml`): schema, defaults and validation (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import jsonschema
+import yaml
+
+CONFIG_PATH = ".github/chantbot.yml"
+STAGE_NAMES = ("triage", "reproduce", "research", "implement", "review", "document")
+ROLE_LEVELS = ("anyone", "read", "triage", "write", "maintain", "admin")
+
+DEFAULT_LABELS: dict[str, dict[str, str]] = {
+    "category": {"bug": "bug", "feature": "enhancement", "documentation": "documentation",
+                 "question": "question", "duplicate": "duplicate"},
+    "priority": {"critical": "priority: critical", "high": "priority: high", "medium": "priority: medium",
+                 "low": "priority: low"},
+    "severity": {"blocking": "severity: blocking", "degraded": "severity: degraded",
+                 "cosmetic": "severity: cosmetic"},
+    "stage": {name: name for name in ("needs-triage", "needs-info", "needs-reproduction", "ready-for-research",
+                                      "deferred", "researched", "ready-for-implementation", "in-review",
+                                      "approved")},
+}
+
+_NAME = {"type": "string", "minLength": 1, "maxLength": 50}
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "labels": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {family: {"type": "object", "additionalProperties": False,
+                                    "properties": {key: _NAME for key in keys}}
+                           for family, keys in DEFAULT_LABELS.items()},
+        },
+        "stages": {"type": "object", "additionalProperties": False,
+                   "properties": {name: {"type": "boolean"} for name in STAGE_NAMES}},
+        "commands": {"type": "object", "additionalProperties": {"type": "string", "enum": list(ROLE_LEVELS)}},
+        "model": {"type": "string", "minLength": 1, "maxLength": 100},
+        "specs_branch": {"type": ["string", "boolean"], "minLength": 1, "maxLength": 200},
+        "close_duplicates": {"type": "boolean"},
+    },
+}
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    """A repository's settings, defaults filled in."""
+
+    labels: dict[str, dict[str, str]] = field(default_factory=lambda: {f: dict(m) for f, m in DEFAULT_LABELS.items()})
+    stages: dict[str, bool] = field(default_factory=lambda: {name: True for name in STAGE_NAMES})
+    commands: dict[str, str] = field(default_factory=dict)
+    model: str | None = None
+    specs_branch: str | None = "chant-specs"
+    close_duplicates: bool = False
+
+    def label(self, family: str, key: str) -> str:
+        return self.labels[family][key]
+
+    def vocabulary(self) -> frozenset[str]:
+        return frozenset(name for names in self.labels.values() for name in names.values())
+
+    def family_of(self, label: str) -> str | None:
+        for family, names in self.labels.items():
+            if label in names.values():
+                return family
+        return None
+
+
+def _where(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "(top level)"
+
+
+def parse(text: str | None) -> tuple[RepoConfig, list[str]]:
+    """The configuration from the file's text (None: no file), and what is wrong with it.
+
+    An invalid file never stops chantbot: the valid parts are ignored too and defaults are used,
+    and every problem is reported in words a maintainer can act on.
+    """
+    if text is None or not text.strip():
+        return RepoConfig(), []
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        return RepoConfig(), [f"{CONFIG_PATH} is not valid YAML{where}: {getattr(exc, 'problem', exc)}"]
+    if data is None:
+        return RepoConfig(), []
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    problems = [f"{CONFIG_PATH}: `{_where(e)}`: {e.message}"
+                for e in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))]
+    if problems:
+        return RepoConfig(), problems
+    return build(data), []
+
+
+def build(data: Mapping[str, Any]) -> RepoConfig:
+    """A RepoConfig from validated data."""
+    default = RepoConfig()
+    labels = {family: {**names, **data.get("labels", {}).get(family, {})} for family, names in default.labels.items()}
+    branch = data.get("specs_branch", "chant-specs")
+    return RepoConfig(
+        labels=labels,
+        stages={**default.stages, **data.get("stages", {})},
+        commands=dict(data.get("commands", {})),
+        model=data.get("model"),
+        specs_branch=None if branch is False else ("chant-specs" if branch is True else branch),
+        close_duplicates=bool(data.get("close_duplicates", False)),
+    )

@@ -1,0 +1,160 @@
+"""Wires one chantbot process: store, GitHub App, triagers, router and workers; runs jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+from gidgethub import sansio
+
+from bot import comment as comments
+from bot import intake, routing, specbranch
+from bot.context import Context
+from bot.github import GitHubApp
+from bot.handlers import commands, history, triage
+from bot.issueops import upsert_comment
+from bot.metrics import Metrics
+from bot.settings import Settings
+from bot.store import Job, Store, open_store
+from bot.worker import Worker
+from bot.writelimit import WritePacer
+
+log = logging.getLogger(__name__)
+
+ROUTER = routing.compose(triage.router, commands.router, history.router)
+FAILURE_MARKER = comments.marker_for("failure")
+
+
+def make_llm(settings: Settings):  # noqa: ANN201 - ClaudeTriager | None, imported lazily
+    """Claude when a key is configured; None means the local triager."""
+    if not settings.anthropic_api_key:
+        return None
+    from bot.llm import ClaudeTriager, make_client
+
+    return ClaudeTriager(make_client(api_key=settings.anthropic_api_key), model=settings.model)
+
+
+class Runtime:
+    """Everything a process needs to take deliveries and/or run jobs."""
+
+    def __init__(self, settings: Settings, *, store: Store | None = None, llm: object = "auto") -> None:
+        self.settings = settings
+        self.store = store or open_store(settings.database_url)
+        self.metrics = Metrics()
+        self.llm = make_llm(settings) if llm == "auto" else llm
+        self.session: aiohttp.ClientSession | None = None
+        self.ctx: Context | None = None
+        self.worker: Worker | None = None
+
+    async def open(self) -> None:
+        await self.store.open()
+        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        app = GitHubApp(session=self.session, app_id=str(self.settings.app_id), private_key=self.settings.private_key or "",
+                        base_url=self.settings.github_api_url, pacer=WritePacer(self.settings.write_limits),
+                        metrics=self.metrics)
+        self.ctx = Context(store=self.store, github=app, settings=self.settings, metrics=self.metrics, llm=self.llm)
+        self.worker = Worker(self.store, self.run_job, concurrency=self.settings.concurrency, metrics=self.metrics,
+                             on_dead=self.report_dead, on_retry=self.report_delay)
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+        await self.store.close()
+
+    # ------------------------------------------------------------------ jobs
+    async def run_job(self, job: Job) -> None:
+        ctx = self.ctx
+        assert ctx is not None
+        gh = await ctx.github.client(int(job.installation_id or 0))
+        if job.kind == "event":
+            event = sansio.Event(job.payload["data"], event=job.payload["event"],
+                                 delivery_id=job.payload["delivery_id"])
+            repo = (event.data.get("repository") or {}).get("full_name")
+            if repo and event.event == "issues":
+                await history.schedule_index(ctx, repo, int(job.installation_id or 0))
+            await ROUTER.dispatch(event, gh, ctx=ctx, job=job)
+        elif job.kind == "commit-specs":
+            await self.commit_specs(gh, job.payload["repo"])
+        elif job.kind == "index-repo":
+            await history.index_repository(ctx, gh, job.payload["repo"])
+        else:
+            log.error("unknown job kind %r; dropping job %s", job.kind, job.id)
+
+    async def commit_specs(self, gh, repo: str) -> None:  # noqa: ANN001 - a GitHubClient
+        pending = await self.store.pending_files(repo)
+        by_branch: dict[str, dict[str, tuple[int, str]]] = {}
+        for item in pending:
+            by_branch.setdefault(item.branch, {})[item.path] = (item.id, item.content)  # newest text wins
+        for branch, files in by_branch.items():
+            message = f"chantbot: {len(files)} spec file(s)"
+            await specbranch.commit_files(gh, repo, branch, {p: text for p, (_, text) in files.items()}, message)
+        await self.store.mark_committed(item.id for item in pending)
+
+    @staticmethod
+    def _issue_of(job: Job) -> tuple[str, int] | None:
+        data = job.payload.get("data") or {}
+        repo, issue = (data.get("repository") or {}).get("full_name"), data.get("issue") or {}
+        return (repo, int(issue["number"])) if repo and issue.get("number") else None
+
+    async def report_delay(self, job: Job, exc: BaseException) -> None:
+        """The first attempt at triage failed: show the issue is waiting (`needs-triage`)."""
+        where = self._issue_of(job)
+        if not where or job.kind != "event" or job.payload["data"].get("action") not in ("opened", "reopened"):
+            return
+        assert self.ctx is not None
+        gh = await self.ctx.github.client(int(job.installation_id or 0))
+        config, _ = await triage.load_config(self.ctx, gh, where[0])
+        state = await self.store.issue_state(*where)
+        if state.get("triaged_at"):
+            return
+        labels = [label["name"] for label in job.payload["data"]["issue"].get("labels", [])]
+        await triage.mark_waiting(self.ctx, gh, where[0], where[1], config, labels, state)
+
+    async def report_dead(self, job: Job, exc: BaseException) -> None:
+        """A job failed for good: say so on the issue, with how to retry."""
+        where = self._issue_of(job)
+        if not where:
+            return
+        assert self.ctx is not None
+        gh = await self.ctx.github.client(int(job.installation_id or 0))
+        action = job.payload["data"].get("action")
+        what = "triage of this issue" if job.payload["event"] == "issues" else "a command in a comment here"
+        retry = ("comment `/retriage` (the issue's author, or anyone with triage access)"
+                 if job.payload["event"] == "issues" else "post the command again in a new comment")
+        body = comments.failure_comment(what=what, error=f"{type(exc).__name__}: {str(exc)[:200]}", retry=retry)
+        state = await self.store.issue_state(*where)
+        state["failure_comment_id"] = await upsert_comment(gh, where[0], where[1], FAILURE_MARKER, body,
+                                                           known_id=state.get("failure_comment_id"), may_exist=True)
+        await self.store.save_issue_state(*where, state)
+        log.error("reported the failed %s (%s) on %s#%d", job.payload["event"], action, *where)
+
+    # ------------------------------------------------------------------ process roles
+    @contextlib.asynccontextmanager
+    async def _workers(self) -> AsyncIterator[None]:
+        assert self.worker is not None
+        task = asyncio.create_task(self.worker.run())
+        try:
+            yield
+        finally:
+            await self.worker.stop()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def web_app(self, *, with_workers: bool) -> web.Application:
+        async def background(app: web.Application) -> AsyncIterator[None]:
+            async with self._workers():
+                yield
+
+        assert self.worker is not None
+        return intake.create_app(store=self.store, metrics=self.metrics, secrets=self.settings.webhook_secrets,
+                                 notify=self.worker.notify if with_workers else None,
+                                 background=background if with_workers else None)
+
+    async def run_worker_only(self, stop: asyncio.Event) -> None:
+        async with self._workers():
+            await stop.wait()

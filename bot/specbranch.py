@@ -1,0 +1,62 @@
+"""Commits spec files to the specs branch with the Git data API: one commit for many files."""
+
+from __future__ import annotations
+
+import urllib.parse
+
+from gidgethub import BadRequest
+from gidgethub.abc import GitHubAPI
+
+
+async def _head(gh: GitHubAPI, repo: str, branch: str) -> str | None:
+    try:
+        ref = await gh.getitem(f"/repos/{repo}/git/ref/heads/{urllib.parse.quote(branch)}")
+    except BadRequest as exc:
+        if int(exc.status_code) == 404:
+            return None
+        raise
+    return ref["object"]["sha"]
+
+
+async def ensure_branch(gh: GitHubAPI, repo: str, branch: str) -> str:
+    """The branch's head commit, creating the branch from the default branch when missing."""
+    sha = await _head(gh, repo, branch)
+    if sha is not None:
+        return sha
+    default = (await gh.getitem(f"/repos/{repo}"))["default_branch"]
+    base = await _head(gh, repo, default)
+    if base is None:
+        raise RuntimeError(f"{repo} has no {default} branch to start {branch} from")
+    try:
+        await gh.post(f"/repos/{repo}/git/refs", data={"ref": f"refs/heads/{branch}", "sha": base})
+    except BadRequest as exc:
+        if int(exc.status_code) != 422:  # 422: created meanwhile
+            raise
+        return await _head(gh, repo, branch) or base
+    return base
+
+
+async def commit_files(gh: GitHubAPI, repo: str, branch: str, files: dict[str, str], message: str) -> str | None:
+    """Write `files` onto `branch` in one commit; returns the new commit sha (None when nothing changed).
+
+    Three writes however many files: a tree with inline contents, a commit, and the ref update.
+    """
+    for _ in range(3):
+        head = await ensure_branch(gh, repo, branch)
+        head_tree = (await gh.getitem(f"/repos/{repo}/git/commits/{head}"))["tree"]["sha"]
+        tree = await gh.post(f"/repos/{repo}/git/trees", data={
+            "base_tree": head_tree,
+            "tree": [{"path": path, "mode": "100644", "type": "blob", "content": text}
+                     for path, text in sorted(files.items())]})
+        if tree["sha"] == head_tree:
+            return None
+        commit = await gh.post(f"/repos/{repo}/git/commits",
+                               data={"message": message, "tree": tree["sha"], "parents": [head]})
+        try:
+            await gh.patch(f"/repos/{repo}/git/refs/heads/{urllib.parse.quote(branch)}",
+                           data={"sha": commit["sha"], "force": False})
+            return commit["sha"]
+        except BadRequest as exc:
+            if int(exc.status_code) != 422:  # 422: the branch moved under us; build on the new head
+                raise
+    raise RuntimeError(f"{repo}:{branch} kept moving; the spec files stay queued")

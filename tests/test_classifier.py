@@ -1,0 +1,164 @@
+"""The local triager: learned and rule-based categories, missing information, duplicates, the cached model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot.assessment import (CATEGORIES, COMPLETENESS, MAX_QUESTIONS, PRIORITIES, RECOMMENDATIONS, SEVERITIES,
+                            Candidate, IssueText)
+from bot.classifier import LocalTriager, likely_duplicate, missing_information, rules_only
+
+URL = "https://github.com/acme/widgets/issues/{}"
+THINGS = ("the exporter", "the settings page", "the CLI", "the sync service", "the plugin loader", "the importer")
+
+BUGS = [(f"{thing.capitalize()} {verb}", f"{thing.capitalize()} {verb} every time. Steps to reproduce: run it "
+         f"with the default config.\n```\nTraceback (most recent call last):\nValueError: bad state\n```")
+        for thing in THINGS for verb in ("crashes on startup", "throws an exception when saving")]
+FEATURES = [(f"Add support for {what} in {thing}", f"It would be nice if {thing} could support {what}, because "
+             f"we need it for our deployments.")
+            for thing in THINGS for what in ("YAML output", "a dark theme")]
+QUESTIONS = [(f"How do I {goal} {thing}?", f"I am trying to {goal} {thing}. Is there a way to do this? I read the "
+              "FAQ but could not find it.")
+             for thing in THINGS for goal in ("configure", "disable")]
+DOCS = [(f"Typo in the {page} documentation", f"The {page} page of the docs says 'recieve' instead of 'receive'.")
+        for page in ("install", "upgrade", "config", "plugin", "CLI", "API", "FAQ", "sync", "export", "theme",
+                     "import", "logging")]
+HISTORY = [(t, b, "bug") for t, b in BUGS] + [(t, b, "feature") for t, b in FEATURES] + \
+    [(t, b, "question") for t, b in QUESTIONS] + [(t, b, "documentation") for t, b in DOCS]
+
+
+def issue(title: str, body: str = "", number: int = 99) -> IssueText:
+    return IssueText(number=number, title=title, body=body, author="reporter", url=URL.format(number))
+
+
+@pytest.fixture(scope="module")
+def learned() -> LocalTriager:
+    return LocalTriager.from_history(HISTORY)
+
+
+OBVIOUS = [
+    ("The dashboard crashes when I open it", "It throws an exception:\n```\nTraceback (most recent call last):\n"
+     "KeyError: 'x'\n```", "bug"),
+    ("Add support for TOML output", "It would be nice to support TOML because our tools read it.", "feature"),
+    ("How do I change the cache directory?", "Is there a way to configure where it stores files?", "question"),
+    ("Typo in the README", "The docs say 'teh' instead of 'the'.", "documentation"),
+]
+
+
+@pytest.mark.parametrize("title, body, expected", OBVIOUS)
+def test_learned_triager_classifies_obvious_issues(learned, title, body, expected):
+    category, confidence = learned.classify(title, body)
+    assert category == expected
+    assert 0 < confidence <= 1
+
+
+@pytest.mark.parametrize("title, body, expected", [
+    ("Save fails", "When I press save:\n```\nTraceback (most recent call last):\n  File \"app.py\", line 3, in save\n"
+     "OSError: disk full\n```", "bug"),
+    ("Markdown tables", "It would be nice to support Markdown tables in the preview.", "feature"),
+    ("How do I run it behind a proxy?", "I want to use it at work.", "question"),
+    ("Typo in the docs", "The installation page says 'recieve'.", "documentation"),
+])
+def test_rules_only_triager_reads_the_usual_cues(title, body, expected):
+    assert rules_only().classify(title, body)[0] == expected
+
+
+def test_a_thin_category_falls_back_to_the_rules():
+    few_docs = [(t, b, "documentation") for t, b in DOCS[:2]]
+    without_docs = LocalTriager.from_history([row for row in HISTORY if row[2] != "documentation"] + few_docs)
+    assert "documentation" not in without_docs.classes
+    assert without_docs.classify("Typo in the documentation", "The docs are wrong about the flag.")[0] == \
+        "documentation"
+    assert without_docs.classify(*OBVIOUS[0][:2])[0] == "bug"
+
+
+def test_history_outside_the_vocabulary_is_ignored():
+    triager = LocalTriager.from_history(HISTORY + [("Same as #1", "dupe", "duplicate"), ("x", "y", "wontfix")] * 9)
+    assert set(triager.classes) == {"bug", "feature", "question", "documentation"}
+
+
+def test_a_vague_bug_gets_asked_for_version_and_steps():
+    missing = dict(missing_information(issue("The app is broken", "It does not work. Please fix."), "bug"))
+    assert {"version", "steps to reproduce"} <= set(missing)
+    assert missing["version"] == ("Which version of widgets are you running (release number or commit), "
+                                  "and on which operating system?")
+    assert all(question.endswith("?") for question in missing.values())
+
+
+def test_a_complete_bug_is_not_asked_what_it_already_says():
+    body = ("### Steps to reproduce\n1. Open a report\n2. Click Export\n\n### Expected\nA PDF file.\n\n"
+            "### Actual\nIt crashes:\n```\nTraceback (most recent call last):\nValueError: bad\n```\n\n"
+            "Version 2.3.1 on Ubuntu 22.04")
+    assert missing_information(issue("Export crashes", body), "bug") == []
+    assessment = rules_only().assess(issue("Export crashes", body))
+    assert (assessment.category, assessment.completeness, assessment.recommendation) == \
+        ("bug", "complete", "needs-reproduction")
+    assert (assessment.priority, assessment.severity) == ("high", "blocking")
+
+
+def test_template_placeholders_do_not_count_as_answers():
+    body = "### Version\n\n_No response_\n\n### Steps to reproduce\n\n_No response_\n\n<!-- Which version? -->"
+    missing = dict(missing_information(issue("Login fails", body), "bug"))
+    assert {"version", "steps to reproduce"} <= set(missing)
+
+
+def test_a_feature_without_a_use_case_needs_info():
+    assessment = rules_only().assess(issue("Add YAML export", "It would be nice to support YAML."))
+    assert (assessment.category, assessment.recommendation) == ("feature", "needs-info")
+    assert assessment.missing_information == ("use case",)
+    assert len(assessment.questions) == 1
+    motivated = rules_only().assess(issue("Add YAML export", "It would be nice to support YAML because our deploy "
+                                                             "tooling only reads YAML."))
+    assert (motivated.recommendation, motivated.questions) == ("ready-for-research", ())
+
+
+def test_a_near_identical_candidate_becomes_duplicate_of():
+    body = "When I click Export on a large report the app freezes and then closes without any message."
+    candidates = [Candidate(3, "Crash in the importer", "Unrelated text about importing CSV files."),
+                  Candidate(7, "App closes when exporting a large report", body + " Happens on 2.3.")]
+    new = issue("App closes when exporting a large report", body, number=12)
+    assert likely_duplicate(new, candidates) == candidates[1]
+    assessment = rules_only().assess(new, candidates)
+    assert (assessment.category, assessment.duplicate_of, assessment.recommendation) == ("duplicate", 7, "defer")
+
+
+def test_a_shared_template_title_alone_is_not_a_duplicate():
+    candidates = [Candidate(4, "[Bug] Element not found", "Clicking the tree view in the sidebar shows an error.")]
+    new = issue("[Bug] Element not found", "After upgrading, saving any settings file throws a permission error "
+                "on Windows.", number=5)
+    assert likely_duplicate(new, candidates) is None
+    assert likely_duplicate(issue("Same", "x", number=4), [Candidate(4, "Same", "x")]) is None  # itself
+
+
+@pytest.mark.parametrize("title, body", [
+    ("", ""), ("?", "!!!"), ("Security: tokens leak into logs", "Everyone is affected, data loss too."),
+    ("Fix typo", "teh"), ("<b>markup</b> `code` **bold**", "<!-- template -->\n### Heading\n_No response_"),
+    (*OBVIOUS[0][:2],), (*OBVIOUS[1][:2],), (*OBVIOUS[2][:2],), (*OBVIOUS[3][:2],),
+])
+def test_the_assessment_is_always_inside_the_vocabulary(learned, title, body):
+    for triager in (learned, rules_only()):
+        a = triager.assess(issue(title, body), [Candidate(1, "Other issue", "other text")])
+        assert a.category in CATEGORIES and a.recommendation in RECOMMENDATIONS
+        assert a.priority in PRIORITIES and (a.severity is None or a.severity in SEVERITIES)
+        assert a.completeness in COMPLETENESS and a.triager == "local"
+        assert len(a.questions) <= MAX_QUESTIONS and all(q.endswith("?") for q in a.questions)
+        assert a.recommendation != "needs-info" or a.questions
+        assert a.summary and "<" not in a.summary and "`" not in a.summary and "*" not in a.summary
+        assert a.rationale.endswith(".")
+
+
+def test_the_model_round_trips_through_json(learned):
+    restored = LocalTriager.from_dict(json.loads(json.dumps(learned.to_dict())))
+    texts = [row[:2] for row in HISTORY[::5]] + [row[:2] for row in OBVIOUS]
+    assert [restored.classify(t, b) for t, b in texts] == [learned.classify(t, b) for t, b in texts]
+    rules = LocalTriager.from_dict(json.loads(json.dumps(rules_only().to_dict())))
+    assert [rules.classify(t, b) for t, b in texts] == [rules_only().classify(t, b) for t, b in texts]
+
+
+def test_from_dict_rejects_something_else():
+    with pytest.raises(ValueError):
+        LocalTriager.from_dict({"format": "other"})
+    with pytest.raises(ValueError):
+        LocalTriager.from_dict({**rules_only().to_dict(), "classes": ["bug", "feature"], "weights": {"x": [1.0]}})
