@@ -1,0 +1,138 @@
+"""Shared fixtures: an App key pair, the GitHub simulator, the fake Messages API, and a running chantbot."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import pytest
+from aiohttp.test_utils import TestServer
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from bot.fakellm import FakeMessagesAPI
+from bot.runtime import Runtime
+from bot.settings import Settings
+from bot.simulator import GitHubSimulator
+from bot.writelimit import parse_write_limits
+
+REPO = "acme/widgets"
+INSTALLATION = 4242
+APP_ID = 777
+SECRET = "test-secret"
+PEOPLE = {"maint": "maintain", "writer": "write", "triager": "triage", "admin": "admin", "outsider": "none"}
+FILES = {"README.md": "# widgets\n", "src/widgets/core.py": "class Widget:\n    pass\n"}
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    private_pem: str
+    public_pem: str
+
+
+@pytest.fixture(scope="session")
+def app_key() -> KeyPair:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return KeyPair(private, public)
+
+
+@pytest.fixture
+async def simulator(app_key: KeyPair) -> GitHubSimulator:
+    sim = GitHubSimulator(app_id=APP_ID, public_key_pem=app_key.public_pem, app_slug="chantbot")
+    sim.add_repo(REPO, files=dict(FILES), collaborators=dict(PEOPLE))
+    sim.add_installation(INSTALLATION, "acme", [REPO])
+    await sim.start()
+    yield sim
+    await sim.stop()
+
+
+@pytest.fixture
+async def fake_llm() -> FakeMessagesAPI:
+    fake = FakeMessagesAPI()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll `check` until it returns something truthy (work finishing, not time passing)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(0.05)
+
+
+class Bot:
+    """chantbot running in-process (web and workers) against the simulator."""
+
+    def __init__(self, runtime: Runtime, server: TestServer, sim: GitHubSimulator) -> None:
+        self.runtime, self.server, self.sim = runtime, server, sim
+
+    @property
+    def url(self) -> str:
+        return str(self.server.make_url("/webhook"))
+
+    async def deliver(self, event: str, payload: dict, **kwargs: Any) -> int:
+        return await self.sim.deliver(self.url, SECRET, event, payload, **kwargs)
+
+    async def open_issue(self, title: str, body: str, *, user: str = "reporter", labels: tuple[str, ...] = ()) -> int:
+        issue = self.sim.add_issue(REPO, title=title, body=body, user=user, labels=labels)
+        assert await self.deliver("issues", self.sim.issue_payload("opened", REPO, issue["number"])) == 202
+        return int(issue["number"])
+
+    async def comment(self, number: int, body: str, *, user: str) -> dict:
+        comment = self.sim.add_comment(REPO, number, body=body, user=user)
+        status = await self.deliver("issue_comment", self.sim.comment_payload("created", REPO, number, comment["id"]))
+        assert status in (200, 202)
+        return comment
+
+    async def idle(self, timeout: float = 15.0) -> None:
+        """Wait until no job is queued or running."""
+        async def done() -> bool:
+            depth = await self.runtime.store.queue_depth()
+            return not depth.get("queued") and not depth.get("running")
+        await eventually(done, timeout)
+
+    def bot_comments(self, number: int) -> list[dict]:
+        return self.sim.comments(REPO, number, bot_only=True)
+
+
+def bot_settings(sim: GitHubSimulator, key: KeyPair, db: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = dict(port=0, host="127.0.0.1", app_id=str(APP_ID), private_key=key.private_pem,
+                                  webhook_secrets=(SECRET,), github_api_url=sim.base_url,
+                                  database_url=f"sqlite:///{db}", concurrency=4,
+                                  write_limits=parse_write_limits("1000/s"))
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+async def start_bot(simulator: GitHubSimulator, app_key: KeyPair, tmp_path: Path) -> Callable[..., Awaitable[Bot]]:
+    """Start chantbot in-process; keyword arguments override its settings (and `llm=` its triager)."""
+    started: list[tuple[Runtime, TestServer]] = []
+
+    async def start(*, llm: object = None, **overrides: Any) -> Bot:
+        runtime = Runtime(bot_settings(simulator, app_key, tmp_path / "bot.db", **overrides), llm=llm)
+        await runtime.open()
+        server = TestServer(runtime.web_app(with_workers=True), host="127.0.0.1")
+        await server.start_server()
+        started.append((runtime, server))
+        return Bot(runtime, server, simulator)
+
+    yield start
+    for runtime, server in reversed(started):
+        await server.close()
+        await runtime.close()

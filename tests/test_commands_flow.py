@@ -1,0 +1,146 @@
+"""Slash commands end to end: permissions from GitHub's role endpoint, visible answers, label rules."""
+
+import pytest
+
+from bot.commands.parser import parse
+from tests.conftest import REPO, eventually
+
+FEATURE = ("Support exporting widgets to YAML",
+           "It would be nice to add support for exporting a Widget to YAML.\n\nUse case: our tooling reads YAML.")
+
+
+@pytest.fixture
+async def triaged(start_bot):
+    bot = await start_bot()
+    issue = bot.sim.add_issue(REPO, title=FEATURE[0], body=FEATURE[1], user="reporter", labels=["help wanted"])
+    assert await bot.deliver("issues", bot.sim.issue_payload("opened", REPO, issue["number"])) == 202
+    await eventually(lambda: bot.bot_comments(issue["number"]))
+    await bot.idle()
+    return bot, issue["number"]
+
+
+def replies(bot, number):
+    return [c for c in bot.bot_comments(number) if "chantbot:reply" in c["body"]]
+
+
+def family(labels, prefix):
+    return sorted(l for l in labels if l.startswith(prefix))
+
+
+async def test_help_by_anyone_lists_the_commands(triaged):
+    bot, n = triaged
+    before = bot.sim.labels_on(REPO, n)
+    await bot.comment(n, "/help", user="outsider")
+    await bot.idle()
+    [reply] = replies(bot, n)
+    for name in ("/priority", "/research", "/approve", "/retriage"):
+        assert name in reply["body"]
+    assert parse(reply["body"]) == [] and bot.sim.labels_on(REPO, n) == before
+
+
+async def test_priority_by_triager_replaces_the_family_with_reactions(triaged):
+    bot, n = triaged
+    comment = await bot.comment(n, "/priority critical", user="triager")
+    await bot.idle()
+    assert family(bot.sim.labels_on(REPO, n), "priority:") == ["priority: critical"]
+    assert bot.sim.reactions(comment["id"]) == ["eyes", "+1"]
+    assert "help wanted" in bot.sim.labels_on(REPO, n)
+
+
+async def test_refused_command_quotes_it_and_says_who_may(triaged):
+    bot, n = triaged
+    before = sorted(bot.sim.labels_on(REPO, n))
+    await bot.comment(n, "/research", user="outsider")
+    await bot.idle()
+    [reply] = replies(bot, n)
+    assert "/research" in reply["body"] and "write" in reply["body"] and "Not run" in reply["body"]
+    assert sorted(bot.sim.labels_on(REPO, n)) == before
+
+
+async def test_commands_in_code_quotes_and_html_comments_do_nothing(triaged):
+    bot, n = triaged
+    before, writes = sorted(bot.sim.labels_on(REPO, n)), len([r for r in bot.sim.requests if r["write"]])
+    await bot.comment(n, "Old workaround:\n\n```\n/priority low\n```\n\n> /priority low\n\n<!-- /priority low -->",
+                      user="maint")
+    await bot.idle()
+    assert sorted(bot.sim.labels_on(REPO, n)) == before and not replies(bot, n)
+    assert len([r for r in bot.sim.requests if r["write"]]) == writes
+
+
+async def test_an_edit_runs_only_the_commands_it_added(triaged):
+    bot, n = triaged
+    first = await bot.comment(n, "/priority high", user="triager")
+    await bot.idle()
+    await bot.comment(n, "/priority low", user="maint")
+    await bot.idle()
+    edited, old = bot.sim.edit_comment(first["id"], "/priority high\n/kind bug")
+    assert await bot.deliver("issue_comment", bot.sim.comment_payload("edited", REPO, n, first["id"],
+                                                                      old_body=old)) == 202
+    await bot.idle()
+    labels = bot.sim.labels_on(REPO, n)
+    assert "bug" in labels and "enhancement" not in labels
+    assert family(labels, "priority:") == ["priority: low"]
+
+
+async def test_several_commands_run_in_order_and_unknown_ones_get_a_suggestion(triaged):
+    bot, n = triaged
+    await bot.comment(n, "/severity cosmetic\n/prioirty low\n/kind question", user="maint")
+    await bot.idle()
+    labels = bot.sim.labels_on(REPO, n)
+    assert "severity: cosmetic" in labels and "question" in labels
+    [reply] = replies(bot, n)
+    assert "Did you mean `/priority`" in reply["body"]
+
+
+async def test_label_outside_the_vocabulary_is_refused(triaged):
+    bot, n = triaged
+    await bot.comment(n, "/label security-approved", user="maint")
+    await bot.idle()
+    assert "security-approved" not in bot.sim.labels_on(REPO, n)
+    assert "not one of" in replies(bot, n)[0]["body"]
+
+
+async def test_research_writes_the_stage_spec_and_labels_it(triaged):
+    bot, n = triaged
+    await bot.comment(n, "/research", user="writer")
+    await bot.idle()
+    assert "ready-for-research" in bot.sim.labels_on(REPO, n)
+    [reply] = replies(bot, n)
+    assert "research" in reply["body"] and "chant work" in reply["body"]
+    await bot.comment(n, "/status", user="outsider")
+    await bot.idle()
+    status = replies(bot, n)[-1]["body"]
+    assert "triage" in status and "research" in status and "pending" in status
+
+
+async def test_review_gate_approve_by_maintainer_only(triaged):
+    bot, n = triaged
+    await bot.comment(n, "/approve", user="writer")
+    await bot.idle()
+    assert "maintain" in replies(bot, n)[-1]["body"]
+    await bot.comment(n, "/review", user="writer")
+    await bot.idle()
+    await bot.comment(n, "/approve", user="maint")
+    await bot.idle()
+    assert "approved" in bot.sim.labels_on(REPO, n)
+    specs = bot.sim.files(REPO, branch="chant-specs")
+    review = [t for t in specs.values() if "prompt: review" in t]
+    assert review and "status: approved" in review[0] and "by: maint" in review[0]
+
+
+async def test_close_and_reopen(triaged):
+    bot, n = triaged
+    await bot.comment(n, "/close not planned", user="triager")
+    await bot.idle()
+    assert bot.sim.issue(REPO, n)["state"] == "closed"
+    await bot.comment(n, "/reopen", user="triager")
+    await bot.idle()
+    assert bot.sim.issue(REPO, n)["state"] == "open"
+
+
+async def test_comments_by_bots_are_ignored(triaged):
+    bot, n = triaged
+    before = len(bot.sim.requests)
+    comment = bot.sim.add_comment(REPO, n, body="/priority low", user="dependabot[bot]")
+    assert await bot.deliver("issue_comment", bot.sim.comment_payload("created", REPO, n, comment["id"])) == 200
+    assert len(bot.sim.requests) == before

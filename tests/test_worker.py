@@ -1,0 +1,63 @@
+"""The worker: a job killed mid-way is claimed again; failures retry, then are reported on the issue."""
+
+import asyncio
+
+from bot.worker import retry_delay
+from tests.conftest import REPO, eventually
+
+
+def test_retry_schedule_ends_in_dead():
+    assert [retry_delay(n) for n in range(1, 6)] == [2.0, 10.0, 30.0, 120.0, None]
+
+
+async def test_job_killed_mid_way_is_reclaimed_and_done_once(start_bot):
+    bot = await start_bot()
+    runtime = bot.runtime
+    await runtime.worker.stop(grace=0)  # a worker that will "die" holding the job
+    await runtime.store.set_repo_meta(REPO, "indexed", "0")  # no background indexing job in the way
+    issue = bot.sim.add_issue(REPO, title="Crash on save", body="Traceback: KeyError 'size'", user="reporter")
+    assert await bot.deliver("issues", bot.sim.issue_payload("opened", REPO, issue["number"])) == 202
+    [job] = await runtime.store.claim(1, lease=15)  # claimed, then the process is killed: never finished
+    await runtime.run_job(job)  # it even got as far as commenting
+    assert len(bot.bot_comments(issue["number"])) == 1
+    clock = runtime.store.clock
+    runtime.store.clock = lambda: clock() + 16  # the lease has run out
+    [again] = await runtime.store.claim(1, lease=15)
+    assert again.id == job.id and again.attempts == 2
+    await runtime.run_job(again)
+    await runtime.store.finish(again.id)
+    assert len(bot.bot_comments(issue["number"])) == 1  # the re-run edited, it did not repeat
+
+
+async def test_failed_job_marks_needs_triage_then_reports_how_to_retry(start_bot):
+    bot = await start_bot()
+    runtime = bot.runtime
+    await runtime.worker.stop(grace=0)
+    await runtime.store.set_repo_meta(REPO, "indexed", "0")
+    issue = bot.sim.add_issue(REPO, title="Crash on save", body="Traceback", user="reporter")
+    bot.sim.fail("GET", rf"/issues/{issue['number']}$", status=404, times=100)
+    assert await bot.deliver("issues", bot.sim.issue_payload("opened", REPO, issue["number"])) == 202
+    [job] = await runtime.store.claim(1, lease=15)
+    await runtime.worker._attempt(job)  # first failure: retried later, issue shows it waits
+    assert "needs-triage" in bot.sim.labels_on(REPO, issue["number"])
+    clock = runtime.store.clock
+    for attempt in range(2, 6):
+        runtime.store.clock = lambda a=attempt: clock() + 1000 * a
+        [job] = await runtime.store.claim(1, lease=15)
+        await runtime.worker._attempt(job)
+    assert (await runtime.store.queue_depth()).get("dead") == 1
+    [report] = [c for c in bot.bot_comments(issue["number"]) if "chantbot:failure" in c["body"]]
+    assert "/retriage" in report["body"]
+
+
+async def test_stop_lets_running_jobs_finish(start_bot):
+    bot = await start_bot()
+    number = await bot.open_issue("Crash on save", "Traceback: KeyError 'size'")
+
+    async def started() -> bool:
+        return bool((await bot.runtime.store.queue_depth()).get("running")) or bool(bot.bot_comments(number))
+
+    await eventually(started)
+    await asyncio.wait_for(bot.runtime.worker.stop(), 25)
+    assert len(bot.bot_comments(number)) == 1
+    assert not (await bot.runtime.store.queue_depth()).get("running")
