@@ -360,7 +360,10 @@ def likely_duplicate(issue: IssueText, candidates: Sequence[Candidate]) -> Candi
         other = _shingles(split_markdown(candidate.body).prose, 3)
         body_sim = _jaccard(body, other)
         thin = len(body) < 5 or len(other) < 5  # too little body to compare
-        same = (title_sim >= 0.9 and len(title) >= 3 and (thin or body_sim >= 0.5)) or \
+        # A shared template title alone is not enough; the same title with bodies that talk about
+        # the same things (word overlap, not phrasing) is.
+        words_sim = _jaccard(_shingles(issue.body, 1), _shingles(candidate.body, 1))
+        same = (title_sim >= 0.9 and len(title) >= 3 and (thin or body_sim >= 0.5 or words_sim >= 0.15)) or \
             (title_sim >= 0.5 and not thin and body_sim >= 0.85)
         if same:
             key = (title_sim + body_sim, -candidate.number, candidate)

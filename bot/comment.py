@@ -33,10 +33,10 @@ FAILURE = "**chantbot could not {what}.**\n\nError: {error}\n\nTo try again, {re
 
 RECOMMENDATION_TEXT = {
     "close": "close: this does not look like something to change in this project",
-    "defer": "defer: a fair point, but not planned for now",
+    "defer": "defer: kept open for a maintainer to decide",
     "needs-info": "more information needed before work can start (see the questions above)",
     "needs-reproduction": "reproduce first: a failing test that shows the problem",
-    "ready-for-research": "ready for research: find the root cause and compare ways to fix it",
+    "ready-for-research": "ready for research: work out the cause or design and compare two or three approaches",
 }
 
 _LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")

@@ -7,6 +7,7 @@ lets maintainers and an outsider comment commands, and prints what each person w
 from __future__ import annotations
 
 import asyncio
+import re
 import tempfile
 import textwrap
 import time
@@ -83,12 +84,18 @@ def _rule(title: str) -> str:
     return f"\n{'=' * 100}\n{title}\n{'=' * 100}"
 
 
+def _show(body: str) -> None:
+    """A comment as GitHub shows it, with the collapsed commands section left collapsed."""
+    body = re.sub(r"<details><summary>(.*?)</summary>.*?</details>", r"▸ \1 (collapsed)", body, flags=re.S)
+    print(textwrap.indent(body.strip(), "    │ ", lambda line: True))
+
+
 def _show_issue(sim: GitHubSimulator, number: int, *, quiet: bool) -> None:
     comments = sim.comments(REPO, number, bot_only=True)
     print(f"labels: {', '.join(sorted(sim.labels_on(REPO, number))) or '(none)'}")
     if comments and not quiet:
         print("chantbot's comment, as the reporter sees it:\n")
-        print(textwrap.indent(comments[-1]["body"], "    │ "))
+        _show(comments[-1]["body"])
 
 
 async def run(*, quiet: bool = False, api_key: str | None = None) -> int:
@@ -143,7 +150,7 @@ async def run(*, quiet: bool = False, api_key: str | None = None) -> int:
                 replies = [c for c in sim.comments(REPO, feature, bot_only=True) if "chantbot:reply" in c["body"]]
                 if replies and body != "/priority high":
                     print("chantbot's reply:\n")
-                    print(textwrap.indent(replies[-1]["body"], "    │ "))
+                    _show(replies[-1]["body"])
             specs = sorted(p for p in sim.files(REPO, branch="chant-specs") if p.startswith(".chant/specs/"))
             print(_rule(f"{len(specs)} specs on chant-specs; GitHub requests made: {len(sim.requests)}"))
         finally:

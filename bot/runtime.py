@@ -122,7 +122,7 @@ class Runtime:
         assert self.ctx is not None
         gh = await self.ctx.github.client(int(job.installation_id or 0))
         action = job.payload["data"].get("action")
-        what = "triage of this issue" if job.payload["event"] == "issues" else "a command in a comment here"
+        what = "triage this issue" if job.payload["event"] == "issues" else "run a command from a comment here"
         retry = ("comment `/retriage` (the issue's author, or anyone with triage access)"
                  if job.payload["event"] == "issues" else "post the command again in a new comment")
         body = comments.failure_comment(what=what, error=f"{type(exc).__name__}: {str(exc)[:200]}", retry=retry)

@@ -57,7 +57,8 @@ class Reply:
         self.parts: list[str] = []
 
     def say(self, command: Command, text: str) -> None:
-        self.parts.append(f"> {neutralize(one_line(command.line, 120), allow=self.author)}\n\n{text}")
+        quoted = one_line(command.line, 120).replace("`", "'")
+        self.parts.append(f"> `{quoted}`\n\n{text}")
 
 
 async def relabel(ctx: Context, gh: GitHubAPI, repo: str, issue: dict[str, Any], config: RepoConfig,
@@ -210,8 +211,8 @@ async def handle(ctx: Context, gh: GitHubAPI, event: sansio.Event, job: Job, fou
         if minimum != "anyone" and role is None:
             role = await role_of(gh, repo, actor)
         if not permissions.allowed(minimum, role or "none", is_author=is_author, author_may=spec.author_may):
-            reply.say(command, f"Not run: `/{spec.name}` requires {permissions.describe(minimum, author_may=spec.author_may)}"
-                               f"; your access here is {role or 'none'}.")
+            who = permissions.describe(minimum, author_may=spec.author_may)
+            reply.say(command, f"Not run: only {who} may run `/{spec.name}`; your access here is {role or 'none'}.")
             continue
         args, error = registry.check_args(spec, command.args)
         if error:

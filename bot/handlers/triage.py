@@ -26,7 +26,8 @@ FOLLOW_UP_INTERVAL = 600.0  # at most one re-triage per issue per 10 minutes fro
 NEXT_STEPS = {
     "needs-info": "Once you have answered the questions above, chantbot triages the issue again.",
     "needs-reproduction": "Next, a maintainer or the workflow writes a failing test that reproduces it.",
-    "ready-for-research": "Next comes research: the root cause and two or three approaches with their trade-offs.",
+    "ready-for-research": "Next comes research: what lies behind this, and two or three approaches with their "
+                          "trade-offs, written up as a spec a maintainer reviews.",
     "deferred": "A maintainer will decide whether and when to take this up.",
 }
 STAGE_AFTER_LABEL = {"needs-reproduction": "reproduce", "ready-for-research": "research"}
@@ -169,8 +170,12 @@ async def triage_issue(ctx: Context, gh: GitHubAPI, repo: str, number: int, *, i
         _, stage_files = await next_stage_spec(ctx, repo, issue, stage, config)
         files.update(stage_files)
 
+    next_step = NEXT_STEPS.get(next_key, NEXT_STEPS["deferred"])
+    if duplicate:
+        next_step = (f"If this is the same problem as #{duplicate[0]}, please follow that issue; a maintainer will "
+                     "confirm and close one of the two.")
     body = comments.triage_comment(
-        issue=issue, assessment=assessment, next_step=NEXT_STEPS.get(next_key, NEXT_STEPS["deferred"]),
+        issue=issue, assessment=assessment, next_step=next_step,
         commands_help=registry.help_text(config.commands),
         spec_path=triage_spec.path if config.specs_branch else None,
         spec_url=spec_url(ctx, repo, config, triage_spec.path), duplicate=duplicate, config_problems=problems)
