@@ -112,6 +112,8 @@ class SqliteStore:
         self.clock = clock
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        self._arrivals: list[tuple[tuple, asyncio.Future]] = []
+        self._committer: asyncio.Task | None = None
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -140,24 +142,53 @@ class SqliteStore:
             return False
 
     # ------------------------------------------------------------------ deliveries and jobs
-    @_serialized
     async def accept_delivery(self, delivery_id: str, event: str, action: str | None, *, kind: str, key: str,
                               payload: dict[str, Any], installation_id: int | None) -> bool:
-        """Store a delivery and queue its job atomically; False when the delivery id was seen before."""
+        """Store a delivery and queue its job atomically; False when the delivery id was seen before.
+
+        Deliveries that arrive together are committed together (group commit): one transaction
+        for a burst instead of one per delivery, and each caller still returns only once its
+        delivery is durable.
+        """
+        done = asyncio.get_running_loop().create_future()
+        self._arrivals.append(((delivery_id, event, action, kind, key, json.dumps(payload), installation_id), done))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_arrivals())
+        return await done
+
+    async def _commit_arrivals(self) -> None:
+        while self._arrivals:
+            batch, self._arrivals = self._arrivals[:500], self._arrivals[500:]
+            try:
+                async with self._lock:
+                    stored = await self._store_batch([row for row, _ in batch])
+            except Exception as exc:  # noqa: BLE001 - every waiting delivery learns of the failure
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            for (row, done), new in zip(batch, stored):
+                if not done.done():
+                    done.set_result(new)
+
+    async def _store_batch(self, rows: list[tuple]) -> list[bool]:
         now = self.clock()
         db = self.db
         await db.execute("BEGIN IMMEDIATE")
         try:
-            cur = await db.execute("INSERT OR IGNORE INTO deliveries (id, event, action, received_at) "
-                                   "VALUES (?, ?, ?, ?)", (delivery_id, event, action, now))
-            if cur.rowcount == 0:
-                await db.execute("ROLLBACK")
-                return False
-            await db.execute("INSERT INTO jobs (kind, key, payload, installation_id, run_after, created_at) "
-                             "VALUES (?, ?, ?, ?, ?, ?)",
-                             (kind, key, json.dumps(payload), installation_id, now, now))
+            values = ",".join("(?, ?, ?, ?)" for _ in rows)
+            async with db.execute(f"INSERT OR IGNORE INTO deliveries (id, event, action, received_at) VALUES {values} "
+                                  "RETURNING id", [v for r in rows for v in (r[0], r[1], r[2], now)]) as cur:
+                inserted = {row[0] for row in await cur.fetchall()}
+            fresh: list[bool] = []
+            for row in rows:  # the first of several copies of one id in a batch is the new one
+                fresh.append(row[0] in inserted)
+                inserted.discard(row[0])
+            await db.executemany("INSERT INTO jobs (kind, key, payload, installation_id, run_after, created_at) "
+                                 "VALUES (?, ?, ?, ?, ?, ?)",
+                                 [(r[3], r[4], r[5], r[6], now, now) for r, new in zip(rows, fresh) if new])
             await db.execute("COMMIT")
-            return True
+            return fresh
         except BaseException:
             await db.execute("ROLLBACK")
             raise
