@@ -14,12 +14,10 @@ import time
 from pathlib import Path
 
 from aiohttp.test_utils import TestServer
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.simulator import GitHubSimulator
+from bot.simulator import GitHubSimulator, app_key_pair
 from bot.writelimit import parse_write_limits
 
 REPO = "acme/widgets"
@@ -61,15 +59,6 @@ CASES = [
 ]
 
 
-def _keys() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    return private, public
-
-
 async def _idle(runtime: Runtime, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -100,7 +89,7 @@ def _show_issue(sim: GitHubSimulator, number: int, *, quiet: bool) -> None:
 
 async def run(*, quiet: bool = False, api_key: str | None = None) -> int:
     """Run the showcase; returns the process exit status."""
-    private, public = _keys()
+    private, public = app_key_pair()
     sim = GitHubSimulator(app_id=APP_ID, public_key_pem=public, app_slug="chantbot")
     sim.add_repo(REPO, files=dict(FILES), collaborators=dict(PEOPLE))
     sim.add_installation(INSTALLATION, "acme", [REPO])

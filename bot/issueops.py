@@ -17,6 +17,7 @@ from bot.repoconfig import RepoConfig
 
 FILE_TTL = 60.0  # seconds a repository file (config, prompt override) is trusted before asking again
 LABELS_TTL = 600.0
+ROLE_TTL = 300.0  # seconds a person's role on a repository is trusted
 
 
 def _status(exc: BadRequest) -> int:
@@ -71,11 +72,20 @@ async def react(gh: GitHubAPI, repo: str, comment_id: int, content: str) -> None
 
 @dataclass
 class RepoCache:
-    """What chantbot remembers about repositories between jobs: files and the label set."""
+    """What chantbot remembers about repositories between jobs: files, the label set, people's roles."""
 
     clock: Callable[[], float] = time.monotonic
     _files: dict[tuple[str, str, str], tuple[float, str | None]] = field(default_factory=dict)
     _labels: dict[str, tuple[float, set[str]]] = field(default_factory=dict)
+    _roles: dict[tuple[str, str], tuple[float, str]] = field(default_factory=dict)
+
+    def role(self, repo: str, login: str) -> str | None:
+        """A role looked up in the last few minutes, if any."""
+        hit = self._roles.get((repo, login))
+        return hit[1] if hit and self.clock() - hit[0] < ROLE_TTL else None
+
+    def remember_role(self, repo: str, login: str, role: str) -> None:
+        self._roles[(repo, login)] = (self.clock(), role)
 
     async def file(self, gh: GitHubAPI, repo: str, path: str, *, ref: str | None = None) -> str | None:
         """A file's text on `ref` (default branch), or None when missing. Cached briefly; GETs use ETags."""

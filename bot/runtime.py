@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import AsyncIterator
+from typing import TYPE_CHECKING, AsyncIterator
 
 import aiohttp
 from aiohttp import web
@@ -23,13 +23,17 @@ from bot.store import Job, Store, open_store
 from bot.worker import Worker
 from bot.writelimit import WritePacer
 
+if TYPE_CHECKING:
+    from bot.github import GitHubClient
+    from bot.llm import ClaudeTriager
+
 log = logging.getLogger(__name__)
 
 ROUTER = routing.compose(triage.router, commands.router, history.router)
 FAILURE_MARKER = comments.marker_for("failure")
 
 
-def make_llm(settings: Settings):  # noqa: ANN201 - ClaudeTriager | None, imported lazily
+def make_llm(settings: Settings) -> "ClaudeTriager | None":
     """Claude when a key is configured; None means the local triager."""
     if not settings.anthropic_api_key:
         return None
@@ -84,7 +88,7 @@ class Runtime:
         else:
             log.error("unknown job kind %r; dropping job %s", job.kind, job.id)
 
-    async def commit_specs(self, gh, repo: str) -> None:  # noqa: ANN001 - a GitHubClient
+    async def commit_specs(self, gh: "GitHubClient", repo: str) -> None:
         pending = await self.store.pending_files(repo)
         by_branch: dict[str, dict[str, tuple[int, str]]] = {}
         for item in pending:

@@ -10,13 +10,11 @@ from typing import Any, Awaitable, Callable
 
 import pytest
 from aiohttp.test_utils import TestServer
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.fakellm import FakeMessagesAPI
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.simulator import GitHubSimulator
+from bot.simulator import GitHubSimulator, app_key_pair
 from bot.writelimit import parse_write_limits
 
 REPO = "acme/widgets"
@@ -35,12 +33,17 @@ class KeyPair:
 
 @pytest.fixture(scope="session")
 def app_key() -> KeyPair:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    return KeyPair(private, public)
+    return KeyPair(*app_key_pair())
+
+
+class ManualClock:
+    """A clock that moves only when a test moves it."""
+
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import pytest
 
 from bot.assessment import tool_schema
 from bot.fakellm import FakeMessagesAPI
+from tests.conftest import ManualClock
 
 MODEL = "claude-haiku-5-5"
 TOOL = {"name": "record_triage", "description": "Record the triage.", "input_schema": tool_schema()}
@@ -16,17 +17,9 @@ FORCED = {"type": "tool", "name": "record_triage", "disable_parallel_tool_use": 
 LONG_PROMPT = "You triage issues for a project. " * 200  # ~1,650 tokens: above the cacheable minimum
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock():
-    return Clock()
+    return ManualClock()
 
 
 @pytest.fixture

@@ -8,15 +8,7 @@ import pytest
 from bot.github import GitHubApp
 from bot.metrics import Metrics
 from bot.writelimit import WritePacer, parse_write_limits
-from tests.conftest import APP_ID, INSTALLATION, REPO
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
+from tests.conftest import APP_ID, INSTALLATION, REPO, ManualClock
 
 
 @pytest.fixture
@@ -27,12 +19,23 @@ async def app(simulator, app_key):
                         metrics=Metrics())
 
 
+def record_sleeps(gh) -> list[float]:
+    """Make the client's waits instant, and remember how long each would have been."""
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    gh.sleep = sleep
+    return slept
+
+
 def token_requests(sim):
     return [r for r in sim.requests if r["path"].endswith("/access_tokens")]
 
 
 async def test_installation_token_is_cached_until_near_expiry(app, simulator):
-    clock = Clock()
+    clock = ManualClock(time.time())
     app.clock = clock
     first = await app.token(INSTALLATION)
     assert await app.token(INSTALLATION) == first and len(token_requests(simulator)) == 1
@@ -44,12 +47,7 @@ async def test_installation_token_is_cached_until_near_expiry(app, simulator):
 
 async def test_secondary_limit_403_is_waited_out_then_succeeds(app, simulator):
     gh = await app.client(INSTALLATION)
-    slept = []
-
-    async def sleep(seconds):
-        slept.append(seconds)
-
-    gh.sleep = sleep
+    slept = record_sleeps(gh)
     issue = simulator.add_issue(REPO, title="t", body="b", user="u")
     simulator.fail("POST", r"/comments$", status=403, headers={"retry-after": "7"})
     created = await gh.post(f"/repos/{REPO}/issues/{issue['number']}/comments", data={"body": "hello"})
@@ -59,12 +57,7 @@ async def test_secondary_limit_403_is_waited_out_then_succeeds(app, simulator):
 
 async def test_server_errors_are_retried_with_backoff(app, simulator):
     gh = await app.client(INSTALLATION)
-    slept = []
-
-    async def sleep(seconds):
-        slept.append(seconds)
-
-    gh.sleep = sleep
+    slept = record_sleeps(gh)
     simulator.fail("GET", rf"/repos/{REPO}$", status=502, times=2)
     repo = await gh.getitem(f"/repos/{REPO}")
     assert repo["full_name"] == REPO and len(slept) == 2

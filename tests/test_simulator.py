@@ -8,47 +8,29 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 from aiohttp import web
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from gidgethub import BadRequest, GitHubBroken, apps, sansio
 from gidgethub.aiohttp import GitHubAPI
 
-from bot.simulator import GitHubSimulator
+from bot.simulator import GitHubSimulator, app_key_pair
+from tests.conftest import ManualClock
 
 APP_ID = 321
 INSTALLATION = 99
 REPO = "acme/widgets"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def _pem_pair() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    return private, public
-
-
 @pytest.fixture(scope="module")
 def keys() -> tuple[str, str]:
-    return _pem_pair()
+    return app_key_pair()
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock(1_800_000_000.0)
 
 
 @pytest.fixture
-async def sim(keys: tuple[str, str], clock: Clock):
+async def sim(keys: tuple[str, str], clock: ManualClock):
     simulator = GitHubSimulator(app_id=APP_ID, public_key_pem=keys[1], clock=clock)
     simulator.add_repo(REPO, files={"README.md": "# widgets\n", "src/core.py": "x = 1\n"},
                        collaborators={"maint": "maintain", "trin": "triage"})
@@ -91,7 +73,7 @@ async def test_app_jwt_mints_an_installation_token_that_expires(sim, session, ke
         await gh.getitem(f"/repos/{REPO}")
     assert expired.value.status_code == 401
 
-    stranger_key, _ = _pem_pair()
+    stranger_key, _ = app_key_pair()
     with pytest.raises(BadRequest) as bad_jwt:
         await apps.get_installation_access_token(app, installation_id=str(INSTALLATION), app_id=str(APP_ID),
                                                  private_key=stranger_key)

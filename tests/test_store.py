@@ -3,19 +3,12 @@
 import pytest
 
 from bot.store import SpecRecord, SqliteStore
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.conftest import ManualClock
 
 
 @pytest.fixture
 async def store(tmp_path):
-    clock = Clock()
+    clock = ManualClock()
     s = SqliteStore(str(tmp_path / "s.db"), clock=clock)
     await s.open()
     s.test_clock = clock

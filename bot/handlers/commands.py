@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import logging
-import time
 from typing import Any
 
 from gidgethub import BadRequest, routing, sansio
@@ -16,8 +15,8 @@ from bot import issueops, labels, specs
 from bot.commands import parser, permissions, registry
 from bot.commands.parser import Command
 from bot.context import Context
-from bot.handlers.triage import (issue_text, load_config, next_stage_spec, queue_spec_files, repo_of, spec_url,
-                                 triage_issue)
+from bot.handlers.triage import (issue_text, load_config, next_stage_spec, queue_spec_files, repo_of, spec_record,
+                                 spec_url, triage_issue)
 from bot.repoconfig import RepoConfig
 from bot.routing import is_bot
 from bot.sanitize import neutralize, one_line
@@ -26,18 +25,14 @@ from bot.store import Job
 log = logging.getLogger(__name__)
 router = routing.Router()
 
-ROLE_TTL = 300.0
 FAMILY_OF_ARG = {"category": "category", "priority": "priority", "severity": "severity"}
 STAGE_LABEL = {"reproduce": "needs-reproduction", "research": "ready-for-research",
                "implement": "ready-for-implementation", "review": "in-review"}
-_roles: dict[tuple[str, str], tuple[float, str]] = {}
-
-
-async def role_of(gh: GitHubAPI, repo: str, login: str) -> str:
+async def role_of(ctx: Context, gh: GitHubAPI, repo: str, login: str) -> str:
     """The user's role on the repository from the collaborator-permission endpoint, cached a few minutes."""
-    hit = _roles.get((repo, login))
-    if hit and time.monotonic() - hit[0] < ROLE_TTL:
-        return hit[1]
+    cached = ctx.repos.role(repo, login)
+    if cached is not None:
+        return cached
     try:
         data = await gh.getitem(f"/repos/{repo}/collaborators/{login}/permission")
         role = permissions.normalize(data.get("role_name"), data.get("permission"))
@@ -45,7 +40,7 @@ async def role_of(gh: GitHubAPI, repo: str, login: str) -> str:
         if int(exc.status_code) not in (403, 404):
             raise
         role = "none"
-    _roles[(repo, login)] = (time.monotonic(), role)
+    ctx.repos.remember_role(repo, login, role)
     return role
 
 
@@ -155,7 +150,7 @@ async def review_decision(ctx: Context, gh: GitHubAPI, repo: str, issue: dict[st
     record = await ctx.store.spec_for(repo, number, "review")
     if record is None:
         return "There is no review spec for this issue yet; start one with `/review`."
-    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    now = datetime.datetime.fromtimestamp(ctx.clock(), datetime.timezone.utc).replace(microsecond=0)
     text = specs.stage_spec("review", spec_id=record.spec_id, issue=issue_text(issue),
                             informed_by=[r.path for r in await ctx.store.specs(repo, number) if r.stage != "review"],
                             requested_by=actor)
@@ -174,12 +169,8 @@ async def start_release_notes(ctx: Context, gh: GitHubAPI, repo: str, issue: dic
                               version: str, actor: str, installation_id: int) -> str:
     number = int(issue["number"])
     informed = [r.path for r in await ctx.store.specs(repo, number)]
-    now = datetime.datetime.now(datetime.timezone.utc)
-    seq = await ctx.store.next_spec_seq(repo, now.date().isoformat())
-    import random
-
-    spec_id = specs.spec_id(now.date(), seq, specs.random_suffix(random.Random()))
-    path = specs.spec_path(spec_id)
+    record = await spec_record(ctx, repo, number, f"release-notes-{version}", status="pending")
+    spec_id, path = record.spec_id, record.path
     text = specs.release_notes_spec(spec_id=spec_id, issue=issue_text(issue), version=version,
                                     informed_by=informed or [issue.get("html_url", "")], requested_by=actor)
     await queue_spec_files(ctx, gh, repo, installation_id, config, {path: text})
@@ -209,7 +200,7 @@ async def handle(ctx: Context, gh: GitHubAPI, event: sansio.Event, job: Job, fou
             continue
         minimum = levels.get(spec.name, spec.min_role)
         if minimum != "anyone" and role is None:
-            role = await role_of(gh, repo, actor)
+            role = await role_of(ctx, gh, repo, actor)
         if not permissions.allowed(minimum, role or "none", is_author=is_author, author_may=spec.author_may):
             who = permissions.describe(minimum, author_may=spec.author_may)
             reply.say(command, f"Not run: only {who} may run `/{spec.name}`; your access here is {role or 'none'}.")
