@@ -46,7 +46,8 @@ async def _serve(settings: Settings, *, with_workers: bool) -> None:
 
     runtime = Runtime(settings)
     await runtime.open()
-    runner = web.AppRunner(runtime.web_app(with_workers=with_workers), handle_signals=False)
+    # Heroku allows 30 s after SIGTERM: a few seconds for open requests, then the workers' 25 s drain.
+    runner = web.AppRunner(runtime.web_app(with_workers=with_workers), handle_signals=False, shutdown_timeout=3.0)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()

@@ -13,7 +13,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from aiohttp.test_utils import TestServer
+from aiohttp import web
 
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -103,9 +103,12 @@ async def run(*, quiet: bool = False, api_key: str | None = None) -> int:
                             write_limits=parse_write_limits("80/min,500/hour"))
         runtime = Runtime(settings)
         await runtime.open()
-        server = TestServer(runtime.web_app(with_workers=True), host="127.0.0.1")
-        await server.start_server()
-        url = str(server.make_url("/webhook"))
+        runner = web.AppRunner(runtime.web_app(with_workers=True), shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        url = f"http://127.0.0.1:{port}/webhook"
         try:
             print(_rule("chantbot demo: the built-in GitHub simulator at " + sim.base_url))
             print(f"triager: {'Claude (' + settings.model + ')' if api_key else 'local (no ANTHROPIC_API_KEY set)'}")
@@ -143,7 +146,7 @@ async def run(*, quiet: bool = False, api_key: str | None = None) -> int:
             specs = sorted(p for p in sim.files(REPO, branch="chant-specs") if p.startswith(".chant/specs/"))
             print(_rule(f"{len(specs)} specs on chant-specs; GitHub requests made: {len(sim.requests)}"))
         finally:
-            await server.close()
+            await runner.cleanup()
             await runtime.close()
             await sim.stop()
     return 0

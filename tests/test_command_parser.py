@@ -89,7 +89,7 @@ PRIORITY_HIGH = [("priority", ("high",))]
     ("Text <!-- starts here\n/priority low\nends here --> more\n/priority high", PRIORITY_HIGH),
     ("<!-- never closed\n/priority low", []),
     ("Write `<!--` to start a comment.\n/priority high", PRIORITY_HIGH),
-    # the acceptance-style mix: code, quote and comment all ignored
+    # a maintainer quoting old commands: code, quote and comment all ignored
     ("For the record, the old workaround was:\n\n```\n/priority low\n```\n\n> /priority low\n\n"
      "<!-- /priority low -->\nNo action needed.", []),
 ])

@@ -55,3 +55,13 @@ def test_cli_exits_2_with_one_line(monkeypatch, capsys):
     assert exit_.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "GITHUB_APP_ID" in err[0]
+
+
+def test_help_lists_every_subcommand(capsys):
+    from bot.__main__ import main
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("serve", "web", "worker", "demo", "eval"):
+        assert f"    {command} " in out

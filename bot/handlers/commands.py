@@ -75,20 +75,20 @@ async def start_stage(ctx: Context, gh: GitHubAPI, repo: str, issue: dict[str, A
     await queue_spec_files(ctx, gh, repo, installation_id, config, files)
     if stage in STAGE_LABEL:
         await relabel(ctx, gh, repo, issue, config, {"stage": config.label("stage", STAGE_LABEL[stage])})
-    link = spec_url(ctx, repo, config, record.path)
+    link = spec_url(issue.get("html_url", ""), config, record.path)
     where = f"[`{record.path}`]({link})" if link else f"`{record.path}`"
     return (f"Started **{stage}**: wrote spec `{record.spec_id}` ({where}, status pending). "
             f"chantbot's stage runner will work it once it is available; until then a maintainer can work it "
             f"locally with `chant work {record.spec_id}`.")
 
 
-async def status_text(ctx: Context, repo: str, number: int, config: RepoConfig) -> str:
-    records = await ctx.store.specs(repo, number)
+async def status_text(ctx: Context, repo: str, issue: dict[str, Any], config: RepoConfig) -> str:
+    records = await ctx.store.specs(repo, int(issue["number"]))
     if not records:
         return "No specs yet for this issue."
     rows = ["| stage | spec | status |", "| --- | --- | --- |"]
     for r in records:
-        link = spec_url(ctx, repo, config, r.path)
+        link = spec_url(issue.get("html_url", ""), config, r.path)
         rows.append(f"| {r.stage} | [`{r.spec_id}`]({link}) | {r.status} |" if link
                     else f"| {r.stage} | `{r.spec_id}` | {r.status} |")
     return "Spec chain: " + " → ".join(r.stage for r in records) + "\n\n" + "\n".join(rows)
@@ -104,7 +104,7 @@ async def execute(ctx: Context, gh: GitHubAPI, event: sansio.Event, command: Com
     if name == "help":
         reply.say(command, registry.help_text(config.commands))
     elif name == "status":
-        reply.say(command, await status_text(ctx, repo, number, config))
+        reply.say(command, await status_text(ctx, repo, issue, config))
     elif name in ("retriage", "triage"):
         await triage_issue(ctx, gh, repo, number, installation_id=installation_id, attempt=job.attempts + 1)
     elif name in ("kind", "priority", "severity"):

@@ -127,11 +127,11 @@ async def next_stage_spec(ctx: Context, repo: str, issue: IssueText, stage: str,
     return record, {record.path: text}
 
 
-def spec_url(ctx: Context, repo: str, config: RepoConfig, path: str) -> str | None:
-    if not config.specs_branch:
+def spec_url(issue_url: str, config: RepoConfig, path: str) -> str | None:
+    """Where a spec file can be read on the web, next to the issue (github.com or GitHub Enterprise)."""
+    if not config.specs_branch or "/issues/" not in issue_url:
         return None
-    host = "https://github.com" if "api.github.com" in ctx.settings.github_api_url else ctx.settings.github_api_url
-    return f"{host}/{repo}/blob/{config.specs_branch}/{path}"
+    return f"{issue_url.rsplit('/issues/', 1)[0]}/blob/{config.specs_branch}/{path}"
 
 
 async def triage_issue(ctx: Context, gh: GitHubAPI, repo: str, number: int, *, installation_id: int,
@@ -178,7 +178,7 @@ async def triage_issue(ctx: Context, gh: GitHubAPI, repo: str, number: int, *, i
         issue=issue, assessment=assessment, next_step=next_step,
         commands_help=registry.help_text(config.commands),
         spec_path=triage_spec.path if config.specs_branch else None,
-        spec_url=spec_url(ctx, repo, config, triage_spec.path), duplicate=duplicate, config_problems=problems)
+        spec_url=spec_url(issue.url, config, triage_spec.path), duplicate=duplicate, config_problems=problems)
     comment_id = await issueops.upsert_comment(
         gh, repo, number, comments.TRIAGE_MARKER, body, known_id=state.get("comment_id"),
         may_exist=attempt > 1 or int(issue_json.get("comments", 0)) > 0)
