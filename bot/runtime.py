@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, AsyncIterator
 
 import aiohttp
 from aiohttp import web
-from gidgethub import sansio
+from gidgethub import BadRequest, sansio
 
 from bot import comment as comments
 from bot import intake, routing, specbranch
@@ -73,6 +73,14 @@ class Runtime:
     async def run_job(self, job: Job) -> None:
         ctx = self.ctx
         assert ctx is not None
+        try:
+            await self._run(ctx, job)
+        except BadRequest as exc:
+            if int(exc.status_code) == 401:  # a revoked or expired token: the retry mints a new one
+                ctx.github.forget_token(int(job.installation_id or 0))
+            raise
+
+    async def _run(self, ctx: Context, job: Job) -> None:
         gh = await ctx.github.client(int(job.installation_id or 0))
         if job.kind == "event":
             event = sansio.Event(job.payload["data"], event=job.payload["event"],

@@ -2,6 +2,9 @@
 
 import asyncio
 
+import pytest
+from gidgethub import BadRequest
+
 from bot.worker import retry_delay
 from tests.conftest import REPO, eventually
 
@@ -61,3 +64,20 @@ async def test_stop_lets_running_jobs_finish(start_bot):
     await asyncio.wait_for(bot.runtime.worker.stop(), 25)
     assert len(bot.bot_comments(number)) == 1
     assert not (await bot.runtime.store.queue_depth()).get("running")
+
+
+async def test_a_401_drops_the_cached_token_so_the_retry_mints_a_new_one(start_bot):
+    bot = await start_bot()
+    runtime = bot.runtime
+    await runtime.worker.stop(grace=0)
+    await runtime.store.set_repo_meta(REPO, "indexed", "0")
+    issue = bot.sim.add_issue(REPO, title="Crash on save", body="Traceback", user="reporter")
+    assert await bot.deliver("issues", bot.sim.issue_payload("opened", REPO, issue["number"])) == 202
+    bot.sim.fail("GET", rf"/issues/{issue['number']}$", status=401, message="Bad credentials")
+    [job] = await runtime.store.claim(1, lease=15)
+    with pytest.raises(BadRequest):
+        await runtime.run_job(job)
+    minted = len([r for r in bot.sim.requests if r["path"].endswith("/access_tokens")])
+    await runtime.run_job(job)
+    assert len([r for r in bot.sim.requests if r["path"].endswith("/access_tokens")]) == minted + 1
+    assert len(bot.bot_comments(issue["number"])) == 1
