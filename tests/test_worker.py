@@ -13,13 +13,21 @@ def test_retry_schedule_ends_in_dead():
     assert [retry_delay(n) for n in range(1, 6)] == [2.0, 10.0, 30.0, 120.0, None]
 
 
+async def stored_issue(bot, *, fail_status: int | None = None) -> dict:
+    """An opened issue whose delivery is stored but not yet run (the test runs it by hand)."""
+    await bot.runtime.worker.stop(grace=0)
+    await bot.runtime.store.set_repo_meta(REPO, "indexed", "0")  # no background indexing job in the way
+    issue = bot.sim.add_issue(REPO, title="Crash on save", body="Traceback: KeyError 'size'", user="reporter")
+    if fail_status:
+        bot.sim.fail("GET", rf"/issues/{issue['number']}$", status=fail_status, times=100 if fail_status == 404 else 1)
+    assert await bot.deliver("issues", bot.sim.issue_payload("opened", REPO, issue["number"])) == 202
+    return issue
+
+
 async def test_job_killed_mid_way_is_reclaimed_and_done_once(start_bot):
     bot = await start_bot()
     runtime = bot.runtime
-    await runtime.worker.stop(grace=0)  # a worker that will "die" holding the job
-    await runtime.store.set_repo_meta(REPO, "indexed", "0")  # no background indexing job in the way
-    issue = bot.sim.add_issue(REPO, title="Crash on save", body="Traceback: KeyError 'size'", user="reporter")
-    assert await bot.deliver("issues", bot.sim.issue_payload("opened", REPO, issue["number"])) == 202
+    issue = await stored_issue(bot)
     [job] = await runtime.store.claim(1, lease=15)  # claimed, then the process is killed: never finished
     await runtime.run_job(job)  # it even got as far as commenting
     assert len(bot.bot_comments(issue["number"])) == 1
@@ -35,11 +43,7 @@ async def test_job_killed_mid_way_is_reclaimed_and_done_once(start_bot):
 async def test_failed_job_marks_needs_triage_then_reports_how_to_retry(start_bot):
     bot = await start_bot()
     runtime = bot.runtime
-    await runtime.worker.stop(grace=0)
-    await runtime.store.set_repo_meta(REPO, "indexed", "0")
-    issue = bot.sim.add_issue(REPO, title="Crash on save", body="Traceback", user="reporter")
-    bot.sim.fail("GET", rf"/issues/{issue['number']}$", status=404, times=100)
-    assert await bot.deliver("issues", bot.sim.issue_payload("opened", REPO, issue["number"])) == 202
+    issue = await stored_issue(bot, fail_status=404)
     [job] = await runtime.store.claim(1, lease=15)
     await runtime.worker._attempt(job)  # first failure: retried later, issue shows it waits
     assert "needs-triage" in bot.sim.labels_on(REPO, issue["number"])
@@ -69,11 +73,7 @@ async def test_stop_lets_running_jobs_finish(start_bot):
 async def test_a_401_drops_the_cached_token_so_the_retry_mints_a_new_one(start_bot):
     bot = await start_bot()
     runtime = bot.runtime
-    await runtime.worker.stop(grace=0)
-    await runtime.store.set_repo_meta(REPO, "indexed", "0")
-    issue = bot.sim.add_issue(REPO, title="Crash on save", body="Traceback", user="reporter")
-    assert await bot.deliver("issues", bot.sim.issue_payload("opened", REPO, issue["number"])) == 202
-    bot.sim.fail("GET", rf"/issues/{issue['number']}$", status=401, message="Bad credentials")
+    issue = await stored_issue(bot, fail_status=401)
     [job] = await runtime.store.claim(1, lease=15)
     with pytest.raises(BadRequest):
         await runtime.run_job(job)

@@ -182,15 +182,13 @@ async def triage_issue(ctx: Context, gh: GitHubAPI, repo: str, number: int, *, i
     comment_id = await issueops.upsert_comment(
         gh, repo, number, comments.TRIAGE_MARKER, body, known_id=state.get("comment_id"),
         may_exist=attempt > 1 or int(issue_json.get("comments", 0)) > 0)
-    state.update(comment_id=comment_id, reporter=issue.author)
+    state["comment_id"] = comment_id
     await ctx.store.save_issue_state(repo, number, state)
 
     await ctx.repos.ensure_labels(gh, repo, list(plan.add), config)
     await issueops.apply_labels(gh, repo, number, plan)
     await queue_spec_files(ctx, gh, repo, installation_id, config, files)
-    state.update(owned_labels=sorted(plan.owned), triaged_at=ctx.clock(), category=assessment.category,
-                 recommendation=assessment.recommendation, triager=assessment.triager,
-                 body_length=len(issue.body))
+    state.update(owned_labels=sorted(plan.owned), triaged_at=ctx.clock())
     await ctx.store.save_issue_state(repo, number, state)
     log.info("%s#%d triaged by %s: %s, %s", repo, number, assessment.triager, assessment.category, stage_label)
 
