@@ -100,10 +100,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("serve", "web", "worker"):
         settings = load_settings()
         setup_logging(settings.log_format)
-        if args.command == "worker":
-            asyncio.run(_worker(settings))
-        else:
-            asyncio.run(_serve(settings, with_workers=args.command == "serve"))
+        from bot.store import StoreError
+
+        try:
+            if args.command == "worker":
+                asyncio.run(_worker(settings))
+            else:
+                asyncio.run(_serve(settings, with_workers=args.command == "serve"))
+        except StoreError as exc:
+            print(f"chantbot: {exc}", file=sys.stderr)
+            return 2
         return 0
     if args.command == "demo":
         from bot import demo

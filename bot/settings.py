@@ -59,6 +59,17 @@ def _private_key(env: Mapping[str, str]) -> str | None:
     return None
 
 
+def _check_key(pem: str) -> None:
+    """Refuse at start-up a key that could never sign a JWT (rather than failing every job later)."""
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError):
+        raise SettingsError("GITHUB_PRIVATE_KEY (or the file at GITHUB_PRIVATE_KEY_PATH) is not a readable, "
+                            "unencrypted PEM private key") from None
+
+
 def from_env(env: Mapping[str, str], *, require_app: bool = True) -> Settings:
     """Parse the environment; with `require_app`, the App's id, key and webhook secret must be set."""
     secrets = tuple(s.strip() for s in env.get("GITHUB_WEBHOOK_SECRET", "").split(",") if s.strip())
@@ -71,8 +82,8 @@ def from_env(env: Mapping[str, str], *, require_app: bool = True) -> Settings:
             raise SettingsError("GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_PATH is required (the App's PEM key)")
         if not secrets:
             raise SettingsError("GITHUB_WEBHOOK_SECRET is required (comma-separate several to rotate)")
-    if key and "PRIVATE KEY" not in key:
-        raise SettingsError("GITHUB_PRIVATE_KEY does not look like a PEM private key")
+    if key:
+        _check_key(key)
     log_format = env.get("LOG_FORMAT", "text").strip().lower() or "text"
     if log_format not in ("text", "json"):
         raise SettingsError(f"LOG_FORMAT must be text or json, got {log_format!r}")

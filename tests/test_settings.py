@@ -3,9 +3,10 @@
 import pytest
 
 from bot.settings import SettingsError, from_env
+from bot.simulator import app_key_pair
 from bot.writelimit import WriteLimit
 
-PEM = "-----BEGIN RSA PRIVATE KEY-----\nabc\n-----END RSA PRIVATE KEY-----\n"
+PEM = app_key_pair()[0]
 BASE = {"GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY": PEM, "GITHUB_WEBHOOK_SECRET": "s"}
 
 
@@ -21,6 +22,11 @@ def test_several_secrets_for_rotation_and_escaped_key():
     s = from_env({**BASE, "GITHUB_WEBHOOK_SECRET": "old, new", "GITHUB_PRIVATE_KEY": PEM.replace("\n", "\\n")})
     assert s.webhook_secrets == ("old", "new")
     assert s.private_key == PEM
+
+
+def test_a_key_that_cannot_sign_is_refused_at_start():
+    with pytest.raises(SettingsError, match="PEM private key"):
+        from_env({**BASE, "GITHUB_PRIVATE_KEY": "-----BEGIN RSA PRIVATE KEY-----\\nnot a key\\n-----END RSA PRIVATE KEY-----"})
 
 
 def test_key_from_path(tmp_path):

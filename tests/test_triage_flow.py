@@ -88,7 +88,9 @@ async def test_invalid_config_is_shown_on_the_issue_and_defaults_apply(start_bot
     bot = await start_bot()
     bot.sim.set_file(REPO, ".github/chantbot.yml", "stages: {research: maybe}\n")
     number = await bot.open_issue(*BUG)
-    [comment] = await eventually(lambda: bot.bot_comments(number))
+    await eventually(lambda: bot.bot_comments(number))
+    await bot.idle()
+    [comment] = bot.bot_comments(number)
     assert "stages.research" in comment["body"] and "boolean" in comment["body"]
     assert "bug" in bot.sim.labels_on(REPO, number)
 
