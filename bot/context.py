@@ -28,6 +28,7 @@ class Context:
     llm: "ClaudeTriager | None" = None
     repos: RepoCache = field(default_factory=RepoCache)
     clock: Callable[[], float] = time.time
+    spec_commit_delay: float = 2.0  # seconds spec files wait, so that a burst's files share one commit
     _triagers: dict[str, tuple[int, LocalTriager]] = field(default_factory=dict)
 
     async def local_triager(self, repo: str) -> LocalTriager:

@@ -45,8 +45,10 @@ def make_llm(settings: Settings) -> "ClaudeTriager | None":
 class Runtime:
     """Everything a process needs to take deliveries and/or run jobs."""
 
-    def __init__(self, settings: Settings, *, store: Store | None = None, llm: object = "auto") -> None:
+    def __init__(self, settings: Settings, *, store: Store | None = None, llm: object = "auto",
+                 spec_commit_delay: float = 2.0) -> None:
         self.settings = settings
+        self.spec_commit_delay = spec_commit_delay
         self.store = store or open_store(settings.database_url)
         self.metrics = Metrics()
         self.llm = make_llm(settings) if llm == "auto" else llm
@@ -60,7 +62,8 @@ class Runtime:
         app = GitHubApp(session=self.session, app_id=str(self.settings.app_id), private_key=self.settings.private_key or "",
                         base_url=self.settings.github_api_url, pacer=WritePacer(self.settings.write_limits),
                         metrics=self.metrics)
-        self.ctx = Context(store=self.store, github=app, settings=self.settings, metrics=self.metrics, llm=self.llm)
+        self.ctx = Context(store=self.store, github=app, settings=self.settings, metrics=self.metrics, llm=self.llm,
+                           spec_commit_delay=self.spec_commit_delay)
         self.worker = Worker(self.store, self.run_job, concurrency=self.settings.concurrency, metrics=self.metrics,
                              on_dead=self.report_dead, on_retry=self.report_delay)
 

@@ -127,8 +127,9 @@ async def start_bot(simulator: GitHubSimulator, app_key: KeyPair, tmp_path: Path
     """Start chantbot in-process; keyword arguments override its settings (and `llm=` its triager)."""
     started: list[tuple[Runtime, TestServer]] = []
 
-    async def start(*, llm: object = None, **overrides: Any) -> Bot:
-        runtime = Runtime(bot_settings(simulator, app_key, tmp_path / "bot.db", **overrides), llm=llm)
+    async def start(*, llm: object = None, spec_commit_delay: float = 0.0, **overrides: Any) -> Bot:
+        runtime = Runtime(bot_settings(simulator, app_key, tmp_path / "bot.db", **overrides), llm=llm,
+                          spec_commit_delay=spec_commit_delay)
         await runtime.open()
         server = TestServer(runtime.web_app(with_workers=True), host="127.0.0.1")
         await server.start_server()

@@ -144,3 +144,12 @@ async def test_comments_by_bots_are_ignored(triaged):
     comment = bot.sim.add_comment(REPO, n, body="/priority low", user="dependabot[bot]")
     assert await bot.deliver("issue_comment", bot.sim.comment_payload("created", REPO, n, comment["id"])) == 200
     assert len(bot.sim.requests) == before
+
+
+async def test_retriage_keeps_what_a_maintainer_decided(triaged):
+    bot, n = triaged
+    await bot.comment(n, "/priority critical", user="maint")
+    await bot.idle()
+    await bot.comment(n, "/retriage", user="reporter")
+    await bot.idle()
+    assert family(bot.sim.labels_on(REPO, n), "priority:") == ["priority: critical"]

@@ -59,12 +59,14 @@ class Reply:
 async def relabel(ctx: Context, gh: GitHubAPI, repo: str, issue: dict[str, Any], config: RepoConfig,
                   want: dict[str, str], *, release: tuple[str, ...] = ()) -> None:
     state = await ctx.store.issue_state(repo, issue["number"])
-    current = [label["name"] for label in issue.get("labels", [])]
+    # The delivery's labels may be stale (another command ran since): decide on the issue as it is now.
+    current = [label["name"] async for label in gh.getiter(f"/repos/{repo}/issues/{issue['number']}/labels")]
     plan = labels.plan(current, state.get("owned_labels", []), want, config, override_people=True, release=release)
     await ctx.repos.ensure_labels(gh, repo, list(plan.add), config)
     await issueops.apply_labels(gh, repo, issue["number"], plan)
     issue["labels"] = [{"name": n} for n in (set(current) | set(plan.add)) - set(plan.remove)]
-    state["owned_labels"] = sorted(plan.owned)
+    # A label set by a maintainer's command is the maintainer's decision: re-triage leaves it alone.
+    state["owned_labels"] = sorted(set(state.get("owned_labels", [])) - set(plan.remove) - set(plan.add))
     await ctx.store.save_issue_state(repo, issue["number"], state)
 
 

@@ -110,7 +110,7 @@ async def queue_spec_files(ctx: Context, gh: GitHubAPI, repo: str, installation_
         return
     await ctx.store.queue_files(repo, installation_id, config.specs_branch, files)
     await ctx.store.enqueue("commit-specs", f"specs:{repo}", {"repo": repo}, installation_id=installation_id,
-                            delay=2.0, unique=True)
+                            delay=ctx.spec_commit_delay, unique=True)
 
 
 async def next_stage_spec(ctx: Context, repo: str, issue: IssueText, stage: str, config: RepoConfig,
