@@ -109,6 +109,12 @@ class Bot:
             return not depth.get("queued") and not depth.get("running")
         await eventually(done, timeout)
 
+    async def triaged(self, number: int) -> list[dict]:
+        """Wait until chantbot has commented on the issue and has nothing left to do; its comments."""
+        await eventually(lambda: self.bot_comments(number))
+        await self.idle()
+        return self.bot_comments(number)
+
     def bot_comments(self, number: int) -> list[dict]:
         return self.sim.comments(REPO, number, bot_only=True)
 

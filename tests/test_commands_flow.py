@@ -3,7 +3,7 @@
 import pytest
 
 from bot.commands.parser import parse
-from tests.conftest import REPO, eventually
+from tests.conftest import REPO
 
 FEATURE = ("Support exporting widgets to YAML",
            "It would be nice to add support for exporting a Widget to YAML.\n\nUse case: our tooling reads YAML.")
@@ -14,8 +14,7 @@ async def triaged(start_bot):
     bot = await start_bot()
     issue = bot.sim.add_issue(REPO, title=FEATURE[0], body=FEATURE[1], user="reporter", labels=["help wanted"])
     assert await bot.deliver("issues", bot.sim.issue_payload("opened", REPO, issue["number"])) == 202
-    await eventually(lambda: bot.bot_comments(issue["number"]))
-    await bot.idle()
+    await bot.triaged(issue["number"])
     return bot, issue["number"]
 
 

@@ -77,8 +77,7 @@ async def test_redelivery_is_200_and_processed_once(bot, opened):
     headers = signed(body, delivery="fixed-id")
     statuses = sorted([(await post(bot.url, body, headers))[0] for _ in range(3)])
     assert statuses == [200, 200, 202]
-    await eventually(lambda: bot.bot_comments(number))
-    await bot.idle()
+    await bot.triaged(number)
     assert len(bot.bot_comments(number)) == 1
 
 

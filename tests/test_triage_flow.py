@@ -22,9 +22,7 @@ async def specs_on_branch(sim):
 async def test_new_issue_gets_one_comment_labels_and_specs(start_bot):
     bot = await start_bot()
     number = await bot.open_issue(*BUG, user="alice")
-    await eventually(lambda: bot.bot_comments(number))
-    await bot.idle()
-    [comment] = bot.bot_comments(number)
+    [comment] = await bot.triaged(number)
     body = comment["body"]
     assert body.startswith("<!-- chantbot:triage -->") and "@alice" in body
     assert "<details>" in body and parse(body) == []
@@ -46,8 +44,7 @@ async def test_new_issue_gets_one_comment_labels_and_specs(start_bot):
 async def test_stage_label_writes_the_next_stage_spec(start_bot):
     bot = await start_bot()
     number = await bot.open_issue(*BUG)
-    await eventually(lambda: bot.bot_comments(number))
-    await bot.idle()
+    await bot.triaged(number)
     labels = bot.sim.labels_on(REPO, number)
     stage = stage_labels(labels)[0]
     files = await specs_on_branch(bot.sim)
@@ -75,8 +72,7 @@ async def test_specs_from_a_burst_share_commits(start_bot):
 async def test_retriage_edits_the_same_comment_and_keeps_a_persons_label(start_bot):
     bot = await start_bot()
     number = await bot.open_issue("widgets broken", "It doesn't work.", user="bob")
-    await eventually(lambda: bot.bot_comments(number))
-    await bot.idle()
+    await bot.triaged(number)
     bot.sim.label_issue(REPO, number, "help wanted", user="maint")
     await bot.comment(number, "/retriage", user="bob")
     await bot.idle()
@@ -88,9 +84,7 @@ async def test_invalid_config_is_shown_on_the_issue_and_defaults_apply(start_bot
     bot = await start_bot()
     bot.sim.set_file(REPO, ".github/chantbot.yml", "stages: {research: maybe}\n")
     number = await bot.open_issue(*BUG)
-    await eventually(lambda: bot.bot_comments(number))
-    await bot.idle()
-    [comment] = bot.bot_comments(number)
+    [comment] = await bot.triaged(number)
     assert "stages.research" in comment["body"] and "boolean" in comment["body"]
     assert "bug" in bot.sim.labels_on(REPO, number)
 
@@ -99,8 +93,7 @@ async def test_config_renames_labels_and_turns_specs_off(start_bot):
     bot = await start_bot()
     bot.sim.set_file(REPO, ".github/chantbot.yml", "labels:\n  category: {bug: 'type: bug'}\nspecs_branch: false\n")
     number = await bot.open_issue(*BUG)
-    await eventually(lambda: bot.bot_comments(number))
-    await bot.idle()
+    await bot.triaged(number)
     assert "type: bug" in bot.sim.labels_on(REPO, number)
     assert "chant-specs" not in bot.sim.branches(REPO)
 
@@ -147,16 +140,14 @@ async def test_claude_failures_fall_back_to_the_local_triager(start_bot, fake_ll
                         model="claude-test")
     bot = await start_bot(llm=llm)
     number = await bot.open_issue(*BUG)
-    await eventually(lambda: bot.bot_comments(number))
-    await bot.idle()
+    await bot.triaged(number)
     assert "bug" in bot.sim.labels_on(REPO, number)
 
 
 async def test_reporter_answer_on_needs_info_retriages_at_most_every_ten_minutes(start_bot):
     bot = await start_bot()
     number = await bot.open_issue("widgets broken", "It doesn't work.", user="bob")
-    await eventually(lambda: bot.bot_comments(number))
-    await bot.idle()
+    await bot.triaged(number)
     assert "needs-info" in bot.sim.labels_on(REPO, number)
     triaged_at = (await bot.runtime.store.issue_state(REPO, number))["triaged_at"]
     await bot.comment(number, "Version 2.3.1, Python 3.11. Steps: Widget(3).save() raises KeyError.", user="bob")
