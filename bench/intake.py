@@ -13,7 +13,6 @@ import hmac
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile

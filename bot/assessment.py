@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 CATEGORIES = ("bug", "feature", "documentation", "question", "duplicate")
@@ -32,9 +32,6 @@ class Assessment:
     rationale: str = ""
     triager: str = "local"
     dropped: tuple[str, ...] = field(default=(), compare=False)  # what validation threw away, for logs
-
-    def with_triager(self, triager: str) -> "Assessment":
-        return replace(self, triager=triager)
 
 
 def tool_schema() -> dict[str, Any]:

@@ -105,10 +105,6 @@ class RepoCache:
         self._files[key] = (self.clock(), text)
         return text
 
-    def forget(self, repo: str, path: str) -> None:
-        for key in [k for k in self._files if k[0] == repo and k[1] == path]:
-            del self._files[key]
-
     async def ensure_labels(self, gh: GitHubAPI, repo: str, names: list[str], config: RepoConfig) -> None:
         """Create the vocabulary labels the repository lacks, with colour and description."""
         if not names:

@@ -45,10 +45,6 @@ class LabelPlan:
     remove: tuple[str, ...]
     owned: frozenset[str]
 
-    @property
-    def empty(self) -> bool:
-        return not self.add and not self.remove
-
 
 def look(config: RepoConfig, name: str) -> tuple[str, str]:
     """(colour, description) for a vocabulary label."""

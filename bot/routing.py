@@ -1,11 +1,10 @@
-"""Which deliveries become work (pure), and the composed router the worker dispatches through."""
+"""Which deliveries become work (pure): the job kind and the key that serialises work on one issue."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from gidgethub import routing
 
 HANDLED = {
     "issues": {"opened", "reopened", "edited", "labeled", "closed"},
@@ -57,6 +56,3 @@ def plan(event: str, data: dict[str, Any]) -> Plan | None:
         return None
     return Plan("event", f"{repo}#{issue.get('number')}", installation)
 
-
-def compose(*routers: routing.Router) -> routing.Router:
-    return routing.Router(*routers)

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, AsyncIterator
 import aiohttp
 from aiohttp import web
 from gidgethub import BadRequest, sansio
+from gidgethub.routing import Router
 
 from bot import comment as comments
-from bot import intake, routing, specbranch
+from bot import intake, specbranch
 from bot.context import Context
 from bot.github import GitHubApp
 from bot.handlers import commands, history, triage
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ROUTER = routing.compose(triage.router, commands.router, history.router)
+ROUTER = Router(triage.router, commands.router, history.router)
 FAILURE_MARKER = comments.marker_for("failure")
 
 

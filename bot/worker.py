@@ -21,8 +21,7 @@ LEASE = 15.0
 DRAIN_SECONDS = 25.0
 
 Runner = Callable[[Job], Awaitable[None]]
-DeadReporter = Callable[[Job, BaseException], Awaitable[None]]
-DeferReporter = Callable[[Job, BaseException], Awaitable[None]]
+Reporter = Callable[[Job, BaseException], Awaitable[None]]  # tells the issue a job failed
 
 
 def retry_delay(attempts: int) -> float | None:
@@ -34,7 +33,7 @@ class Worker:
     """Runs up to `concurrency` jobs at once until asked to stop, then drains."""
 
     def __init__(self, store: Store, run: Runner, *, concurrency: int, metrics: Metrics,
-                 on_dead: DeadReporter | None = None, on_retry: DeferReporter | None = None,
+                 on_dead: Reporter | None = None, on_retry: Reporter | None = None,
                  lease: float = LEASE, poll: float = 0.5) -> None:
         self.store, self.run_job, self.concurrency, self.metrics = store, run, concurrency, metrics
         self.on_dead, self.on_retry = on_dead, on_retry
@@ -120,7 +119,7 @@ class Worker:
             await self._report(self.on_retry, job, exc)
 
     @staticmethod
-    async def _report(reporter: DeadReporter, job: Job, exc: BaseException) -> None:
+    async def _report(reporter: Reporter, job: Job, exc: BaseException) -> None:
         try:
             await reporter(job, exc)
         except Exception:  # noqa: BLE001 - reporting is best effort; the job is already recorded

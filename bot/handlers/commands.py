@@ -25,7 +25,6 @@ from bot.store import Job
 log = logging.getLogger(__name__)
 router = routing.Router()
 
-FAMILY_OF_ARG = {"category": "category", "priority": "priority", "severity": "severity"}
 STAGE_LABEL = {"reproduce": "needs-reproduction", "research": "ready-for-research",
                "implement": "ready-for-implementation", "review": "in-review"}
 async def role_of(ctx: Context, gh: GitHubAPI, repo: str, login: str) -> str:
@@ -47,8 +46,7 @@ async def role_of(ctx: Context, gh: GitHubAPI, repo: str, login: str) -> str:
 class Reply:
     """The lines of one answer to one comment."""
 
-    def __init__(self, author: str) -> None:
-        self.author = author
+    def __init__(self) -> None:
         self.parts: list[str] = []
 
     def say(self, command: Command, text: str) -> None:
@@ -190,7 +188,7 @@ async def handle(ctx: Context, gh: GitHubAPI, event: sansio.Event, job: Job, fou
     is_author = actor == issue["user"]["login"]
     config, problems = await load_config(ctx, gh, repo)
     levels = registry.levels(config.commands)
-    reply = Reply(issue["user"]["login"])
+    reply = Reply()
     role: str | None = None
     accepted = False
     for command in found:
