@@ -8,8 +8,11 @@ from typing import Any, Mapping
 import jsonschema
 import yaml
 
+from bot import workflow
+
 CONFIG_PATH = ".github/chantbot.yml"
-STAGE_NAMES = ("triage", "reproduce", "research", "implement", "review", "document")
+STAGE_NAMES = tuple(stage.name for stage in workflow.STAGES)
+DAILY_USD = 20.0
 ROLE_LEVELS = ("anyone", "read", "triage", "write", "maintain", "admin")
 
 DEFAULT_LABELS: dict[str, dict[str, str]] = {
@@ -19,9 +22,7 @@ DEFAULT_LABELS: dict[str, dict[str, str]] = {
                  "low": "priority: low"},
     "severity": {"blocking": "severity: blocking", "degraded": "severity: degraded",
                  "cosmetic": "severity: cosmetic"},
-    "stage": {name: name for name in ("needs-triage", "needs-info", "needs-reproduction", "ready-for-research",
-                                      "deferred", "researched", "ready-for-implementation", "in-review",
-                                      "approved")},
+    "stage": {name: name for name in workflow.STAGE_LABELS},
 }
 
 _NAME = {"type": "string", "minLength": 1, "maxLength": 50}
@@ -36,8 +37,9 @@ SCHEMA: dict[str, Any] = {
                                     "properties": {key: _NAME for key in keys}}
                            for family, keys in DEFAULT_LABELS.items()},
         },
-        "stages": {"type": "object", "additionalProperties": False,
-                   "properties": {name: {"type": "boolean"} for name in STAGE_NAMES}},
+        "stages": workflow.config_schema(),
+        "budget": {"type": "object", "additionalProperties": False,
+                   "properties": {"daily_usd": {"type": "number", "minimum": 0, "maximum": 10000}}},
         "commands": {"type": "object", "additionalProperties": {"type": "string", "enum": list(ROLE_LEVELS)}},
         "model": {"type": "string", "minLength": 1, "maxLength": 100},
         "specs_branch": {"type": ["string", "boolean"], "minLength": 1, "maxLength": 200},
@@ -51,11 +53,16 @@ class RepoConfig:
     """A repository's settings, defaults filled in."""
 
     labels: dict[str, dict[str, str]] = field(default_factory=lambda: {f: dict(m) for f, m in DEFAULT_LABELS.items()})
-    stages: dict[str, bool] = field(default_factory=lambda: {name: True for name in STAGE_NAMES})
+    stages: dict[str, Any] = field(default_factory=dict)  # stage → true/false or its settings mapping
     commands: dict[str, str] = field(default_factory=dict)
     model: str | None = None
     specs_branch: str | None = "chant-specs"
     close_duplicates: bool = False
+    daily_usd: float = DAILY_USD
+
+    def stage(self, name: str) -> workflow.StageSettings:
+        """How this repository runs the stage (defaults, with its configuration applied)."""
+        return workflow.settings(name, self.stages.get(name))
 
     def label(self, family: str, key: str) -> str:
         return self.labels[family][key]
@@ -72,6 +79,20 @@ class RepoConfig:
 
 def _where(error: jsonschema.ValidationError) -> str:
     return ".".join(str(p) for p in error.absolute_path) or "(top level)"
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    """jsonschema's message, except that a choice of shapes names the shapes it accepts."""
+    if error.validator in ("oneOf", "anyOf"):
+        kinds = [str(option.get("type")) for option in error.validator_value if isinstance(option, dict)]
+        shape = "object" if isinstance(error.instance, dict) else None
+        index = kinds.index(shape) if shape in kinds else -1
+        inner = [e for e in error.context if e.relative_schema_path and e.relative_schema_path[0] == index]
+        if inner:
+            where = ".".join(str(p) for p in inner[0].relative_path)
+            return (f"`{where}`: " if where else "") + inner[0].message
+        return f"{error.instance!r} is not of type " + " or ".join(f"'{kind}'" for kind in kinds)
+    return error.message
 
 
 def parse(text: str | None) -> tuple[RepoConfig, list[str]]:
@@ -91,7 +112,7 @@ def parse(text: str | None) -> tuple[RepoConfig, list[str]]:
     if data is None:
         return RepoConfig(), []
     validator = jsonschema.Draft202012Validator(SCHEMA)
-    problems = [f"{CONFIG_PATH}: `{_where(e)}`: {e.message}"
+    problems = [f"{CONFIG_PATH}: `{_where(e)}`: {_message(e)}"
                 for e in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))]
     if problems:
         return RepoConfig(), problems
@@ -105,9 +126,10 @@ def build(data: Mapping[str, Any]) -> RepoConfig:
     branch = data.get("specs_branch", "chant-specs")
     return RepoConfig(
         labels=labels,
-        stages={**default.stages, **data.get("stages", {})},
+        stages=dict(data.get("stages", {})),
         commands=dict(data.get("commands", {})),
         model=data.get("model"),
         specs_branch=None if branch is False else ("chant-specs" if branch is True else branch),
         close_duplicates=bool(data.get("close_duplicates", False)),
+        daily_usd=float(data.get("budget", {}).get("daily_usd", DAILY_USD)),
     )

@@ -146,7 +146,7 @@ async def triage_issue(ctx: Context, gh: GitHubAPI, repo: str, number: int, *, i
     state = await ctx.store.issue_state(repo, number)
     current = [label["name"] for label in issue_json.get("labels", [])]
     owned = set(state.get("owned_labels", []))
-    if not config.stages.get("triage", True):
+    if not config.stage("triage").enabled:
         await mark_waiting(ctx, gh, repo, number, config, current, state)
         return
     assessment, candidates = await assess(ctx, gh, repo, issue, config)
@@ -166,7 +166,7 @@ async def triage_issue(ctx: Context, gh: GitHubAPI, repo: str, number: int, *, i
         issue=issue, assessment=assessment, labels=final_labels, duplicate_url=dup_url)
     next_key = {v: k for k, v in config.labels["stage"].items()}.get(stage_label, "")
     stage = STAGE_AFTER_LABEL.get(next_key)
-    if stage and config.stages.get(stage, True) and stage_label in final_labels:
+    if stage and config.stage(stage).enabled and stage_label in final_labels:
         _, stage_files = await next_stage_spec(ctx, repo, issue, stage, config)
         files.update(stage_files)
 
@@ -260,7 +260,7 @@ async def on_labeled(event: sansio.Event, gh: GitHubAPI, *args: Any, ctx: Contex
         await ctx.store.index_issue(repo, issue.number, issue.title, issue.body, issue_json.get("state", "open"),
                                     category)
     stage = STAGE_AFTER_LABEL.get({v: k for k, v in config.labels["stage"].items()}.get(name, ""))
-    if stage and config.stages.get(stage, True):
+    if stage and config.stage(stage).enabled:
         _, files = await next_stage_spec(ctx, repo, issue, stage, config,
                                          requested_by=event.data.get("sender", {}).get("login"))
         await queue_spec_files(ctx, gh, repo, int(event.data["installation"]["id"]), config, files)
