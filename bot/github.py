@@ -6,6 +6,7 @@ import asyncio
 import collections
 import datetime
 import email.utils
+import http
 import logging
 import random
 import time
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import aiohttp
-from gidgethub import BadRequest, GitHubBroken, HTTPException, RateLimitExceeded, apps
+from gidgethub import BadRequest, GitHubBroken, HTTPException, RateLimitExceeded, apps, sansio
 from gidgethub import aiohttp as gh_aiohttp
 
 from bot.metrics import Metrics
@@ -78,6 +79,30 @@ class GitHubClient(gh_aiohttp.GitHubAPI):
         status, resp_headers, data = await super()._request(method, url, headers, body)
         self.metrics.github_calls.labels(method=method, outcome=str(status // 100) + "xx").inc()
         return status, resp_headers, data
+
+    async def download(self, path: str, *, limit: int) -> bytes:
+        """The body of a GET that GitHub answers with a redirect to a download (a tarball), at most `limit` bytes.
+
+        The token goes to GitHub only: the redirect's own URL is authorised by GitHub's signature in it.
+        """
+        url = sansio.format_url(path, {}, base_url=self.base_url)
+        headers = sansio.create_headers(self.requester, accept="application/vnd.github+json",
+                                        oauth_token=self.oauth_token)
+        async with self._session.get(url, headers=headers, allow_redirects=False) as response:
+            self.metrics.github_calls.labels(method="GET", outcome=str(response.status // 100) + "xx").inc()
+            if response.status not in (301, 302, 303, 307, 308):
+                body = await response.read()
+                if response.status == 200:
+                    return body[:limit]
+                sansio.decipher_response(response.status, response.headers, body)  # raises the right error
+                raise BadRequest(http.HTTPStatus(response.status))
+            location = response.headers["Location"]
+        async with self._session.get(location, headers={"User-Agent": USER_AGENT}) as response:
+            response.raise_for_status()
+            body = await response.content.read(limit + 1)
+        if len(body) > limit:
+            raise ValueError(f"the download is larger than {limit} bytes")
+        return body
 
     async def handle_rate_limit_error(self, *, method: str, url: str, exception: HTTPException,
                                       attempt: int) -> bool:

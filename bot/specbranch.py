@@ -8,7 +8,8 @@ from gidgethub import BadRequest
 from gidgethub.abc import GitHubAPI
 
 
-async def _head(gh: GitHubAPI, repo: str, branch: str) -> str | None:
+async def head_of(gh: GitHubAPI, repo: str, branch: str) -> str | None:
+    """The branch's head commit, or None when there is no such branch."""
     try:
         ref = await gh.getitem(f"/repos/{repo}/git/ref/heads/{urllib.parse.quote(branch)}")
     except BadRequest as exc:
@@ -18,21 +19,23 @@ async def _head(gh: GitHubAPI, repo: str, branch: str) -> str | None:
     return ref["object"]["sha"]
 
 
-async def ensure_branch(gh: GitHubAPI, repo: str, branch: str) -> str:
-    """The branch's head commit, creating the branch from the default branch when missing."""
-    sha = await _head(gh, repo, branch)
+async def ensure_branch(gh: GitHubAPI, repo: str, branch: str, *, start: str | None = None) -> str:
+    """The branch's head commit, creating the branch at `start` (default: the default branch's head) when missing."""
+    sha = await head_of(gh, repo, branch)
     if sha is not None:
         return sha
-    default = (await gh.getitem(f"/repos/{repo}"))["default_branch"]
-    base = await _head(gh, repo, default)
+    base = start
     if base is None:
-        raise RuntimeError(f"{repo} has no {default} branch to start {branch} from")
+        default = (await gh.getitem(f"/repos/{repo}"))["default_branch"]
+        base = await head_of(gh, repo, default)
+        if base is None:
+            raise RuntimeError(f"{repo} has no {default} branch to start {branch} from")
     try:
         await gh.post(f"/repos/{repo}/git/refs", data={"ref": f"refs/heads/{branch}", "sha": base})
     except BadRequest as exc:
         if int(exc.status_code) != 422:  # 422: created meanwhile
             raise
-        return await _head(gh, repo, branch) or base
+        return await head_of(gh, repo, branch) or base
     return base
 
 

@@ -78,6 +78,7 @@ _STAGES: dict[str, _Stage] = {
          "Documentation is updated where behaviour changed",
          "Release notes are written in this spec's `## Release Notes` section",
          "`{output}` summarises the change and how it was verified"),
+        approval=True,
     ),
     "review": _Stage(
         "task", "issue-{n}-review.md",
@@ -92,7 +93,6 @@ _STAGES: dict[str, _Stage] = {
          "Edge cases are handled and tested",
          "Documentation and release notes are adequate",
          "`{output}` states APPROVED or REJECTED with reasons"),
-        approval=True,
     ),
     "document": _Stage(
         "documentation", "issue-{n}-documentation.md",
@@ -238,21 +238,43 @@ def triage_document(*, issue: IssueText, assessment: Assessment, labels: Sequenc
     return "\n\n".join(parts) + "\n"
 
 
+@dataclass(frozen=True)
+class Progress:
+    """Where a stage's spec stands: its chant status and, once a run has ended, what it produced."""
+
+    status: str = "pending"
+    model: str | None = None
+    completed_at: str | None = None
+    commits: tuple[str, ...] = ()
+    output: str | None = None  # the `## Agent Output` section, rendered
+    criteria: tuple[str, ...] | None = None  # what the run met, ticked (replaces the stage's open criteria)
+    release_notes: str | None = None
+    tracks: tuple[str, ...] = ()
+    approval: dict[str, Any] | None = None
+
+
 def stage_spec(stage: str, *, spec_id: str, issue: IssueText, informed_by: Sequence[str],
-               requested_by: str | None = None) -> str:
-    """A pending spec for a stage after triage; its body names every input and the output path."""
+               requested_by: str | None = None, depends_on: Sequence[str] = (),
+               progress: Progress = Progress()) -> str:
+    """A stage's spec after triage; its body names every input and the output path."""
     spec = _stage(stage)
     n = issue.number
     targets = stage_target_files(stage, n)
     output = targets[0]
+    approval = progress.approval or ({"required": True, "status": "pending"} if spec.approval else None)
     meta: dict[str, Any] = {
         "type": spec.spec_type,
-        "status": "pending",
+        "status": progress.status,
+        "depends_on": list(depends_on) or None,
         "labels": [stage, f"issue-{n}"],
         "target_files": targets,
         "prompt": stage,
+        "commits": list(progress.commits) or None,
+        "completed_at": progress.completed_at,
+        "model": progress.model,
+        "tracks": list(progress.tracks) or None,
         "informed_by": [str(path) for path in informed_by] or None,
-        "approval": {"required": True, "status": "pending"} if spec.approval else None,
+        "approval": approval,
     }
     # chant gives the agent only the body, not informed_by, so the body lists the inputs itself.
     inputs = "\n".join(f"  - {_code(path, 200)}" for path in informed_by) or "  - (none)"
@@ -271,11 +293,14 @@ def stage_spec(stage: str, *, spec_id: str, issue: IssueText, informed_by: Seque
         "## Task",
         spec.task.format(n=n, output=output),
         "## Acceptance Criteria",
-        "\n".join(f"- [ ] {c.format(n=n, output=output)}" for c in spec.criteria),
+        "\n".join(f"- [x] {c}" for c in progress.criteria) if progress.criteria is not None
+        else "\n".join(f"- [ ] {c.format(n=n, output=output)}" for c in spec.criteria),
     ]
     if stage == "implement":
-        body += ["## Release Notes", "_To be written with the fix: what changed for users, who is affected, "
-                                     "and any migration steps._"]
+        body += ["## Release Notes", progress.release_notes or "_To be written with the fix: what changed for users, "
+                                                               "who is affected, and any migration steps._"]
+    if progress.output:
+        body.append(progress.output)
     return _document(meta, body)
 
 

@@ -251,12 +251,25 @@ def test_stage_specs_are_pending_valid_chant_specs(stage):
     assert all(line.startswith("- [ ] ") for line in sections[0] if line.strip())
 
 
-def test_review_spec_needs_approval_and_only_review_does():
+def test_implementation_spec_carries_the_approval_gate_and_only_it_does():
     def meta(stage: str) -> dict:
         return front(specs.stage_spec(stage, spec_id="2026-11-24-00c-aaa", issue=ISSUE, informed_by=INPUTS))
 
-    assert meta("review")["approval"] == {"required": True, "status": "pending"}
-    assert all("approval" not in meta(stage) for stage in ("reproduce", "research", "implement", "document"))
+    assert meta("implement")["approval"] == {"required": True, "status": "pending"}
+    assert all("approval" not in meta(stage) for stage in ("reproduce", "research", "review", "document"))
+
+
+def test_a_finished_stage_spec_records_chants_completion_fields():
+    progress = specs.Progress(status="completed", model="claude-sonnet-5-5", completed_at="2026-11-24T12:00:00Z",
+                              commits=("abc123",), criteria=("The change is committed: `abc123`",),
+                              release_notes="parse_size keeps every digit", output="## Agent Output\n\nx")
+    text = specs.stage_spec("implement", spec_id="2026-11-24-00c-aaa", issue=ISSUE, informed_by=INPUTS,
+                            depends_on=["2026-11-24-00b-bbb"], progress=progress)
+    meta, body = specs.parse_front_matter(text)
+    assert (meta["status"], meta["commits"], meta["depends_on"]) == ("completed", ["abc123"], ["2026-11-24-00b-bbb"])
+    assert meta["completed_at"] == "2026-11-24T12:00:00Z" and meta["model"] == "claude-sonnet-5-5"
+    assert unchecked(body) == 0 and "- [x] The change is committed" in body
+    assert "## Release Notes\n\nparse_size keeps every digit" in body and body.rstrip().endswith("x")
 
 
 def test_stage_criteria_follow_the_workflow():
@@ -285,8 +298,8 @@ def test_parse_front_matter_round_trips():
     assert meta == front(text)
     assert meta["completed_at"] == "2026-11-24T12:00:00Z"
     assert body == body_of(text)
-    review = specs.stage_spec("review", spec_id="2026-11-24-00c-aaa", issue=ISSUE, informed_by=INPUTS)
-    assert specs.parse_front_matter(review)[0]["approval"] == {"required": True, "status": "pending"}
+    implement = specs.stage_spec("implement", spec_id="2026-11-24-00c-aaa", issue=ISSUE, informed_by=INPUTS)
+    assert specs.parse_front_matter(implement)[0]["approval"] == {"required": True, "status": "pending"}
 
 
 def test_parse_front_matter_without_front_matter_or_with_bad_yaml():

@@ -1,0 +1,115 @@
+"""One model turn of a stage agent (anthropic SDK tool use), its usage, and what it costs."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import anthropic
+
+from bot.llm import LLMUnavailable, Usage
+
+MAX_TOKENS = 8192
+MAX_KEPT_INPUT = 20_000  # characters of a tool_use input kept in the stored conversation (a refused 3 MiB write)
+
+
+@dataclass(frozen=True)
+class Price:
+    """USD per million tokens; cache reads cost a tenth of input, cache writes a quarter more."""
+
+    input: float
+    output: float
+
+    def cost(self, usage: Usage) -> float:
+        return (usage.input_tokens * self.input + usage.output_tokens * self.output
+                + usage.cache_read_input_tokens * self.input * 0.1
+                + usage.cache_creation_input_tokens * self.input * 1.25) / 1e6
+
+
+PRICES = {"opus": Price(5.0, 25.0), "sonnet": Price(3.0, 15.0), "haiku": Price(1.0, 5.0)}
+
+
+def price(model: str) -> Price:
+    """The price of a model by its family (sonnet's when the name says nothing)."""
+    return next((p for family, p in PRICES.items() if family in model), PRICES["sonnet"])
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What one model call gave: the assistant message (JSON-ready), its usage, and why it stopped."""
+
+    message: dict[str, Any]
+    usage: Usage
+    stop_reason: str | None
+
+    @property
+    def tool_uses(self) -> list[dict[str, Any]]:
+        return [b for b in self.message["content"] if b.get("type") == "tool_use"]
+
+
+def _block(block: Any) -> dict[str, Any] | None:
+    if block.type == "text":
+        return {"type": "text", "text": block.text} if block.text else None
+    if block.type == "tool_use":
+        return {"type": "tool_use", "id": block.id, "name": block.name, "input": block.input}
+    return None  # thinking and server blocks are not part of the stored conversation
+
+
+def cached(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The conversation with a cache mark on its last block, so each turn pays full price only for what is new."""
+    if not messages:
+        return messages
+    out = list(messages)
+    last = copy.deepcopy(out[-1])
+    content = last["content"]
+    if isinstance(content, str):
+        content = [{"type": "text", "text": content}]
+    if content:
+        content[-1] = {**content[-1], "cache_control": {"type": "ephemeral"}}
+    last["content"] = content
+    out[-1] = last
+    return out
+
+
+def stored(message: dict[str, Any]) -> dict[str, Any]:
+    """The assistant message as the run keeps it: huge tool inputs (refused anyway) cut down."""
+    content = []
+    for block in message["content"]:
+        if block.get("type") == "tool_use":
+            inputs = {k: (v[:MAX_KEPT_INPUT] + "[cut]" if isinstance(v, str) and len(v) > MAX_KEPT_INPUT else v)
+                      for k, v in (block.get("input") or {}).items()} if isinstance(block.get("input"), dict) \
+                else {}
+            block = {**block, "input": inputs}
+        content.append(block)
+    return {"role": "assistant", "content": content}
+
+
+async def turn(client: anthropic.AsyncAnthropic, *, model: str, system: list[dict[str, Any]],
+               tools: list[dict[str, Any]], messages: list[dict[str, Any]], max_tokens: int = MAX_TOKENS) -> Turn:
+    """One call: system prompt and tool definitions cached, the conversation marked for caching.
+
+    Raises LLMUnavailable when no answer came back (after the SDK's own retries).
+    """
+    tools = [dict(t) for t in tools]
+    if tools:
+        tools[-1]["cache_control"] = {"type": "ephemeral"}
+    try:
+        message = await client.messages.create(model=model, max_tokens=max_tokens, system=system, tools=tools,
+                                               messages=cached(messages))
+    except anthropic.RateLimitError as exc:
+        raise LLMUnavailable("rate limited by the Claude API (429)") from exc
+    except anthropic.APIStatusError as exc:
+        raise LLMUnavailable(f"Claude API error {exc.status_code} ({exc.type or 'unknown'})") from exc
+    except anthropic.APITimeoutError as exc:
+        raise LLMUnavailable("Claude API timed out") from exc
+    except anthropic.APIConnectionError as exc:
+        raise LLMUnavailable("cannot reach the Claude API") from exc
+    except (anthropic.AnthropicError, ValueError) as exc:
+        raise LLMUnavailable("unreadable answer from the Claude API") from exc
+    if not isinstance(message, anthropic.types.Message):
+        raise LLMUnavailable("unreadable answer from the Claude API")
+    content = [b for b in (_block(block) for block in message.content or ()) if b is not None]
+    if not content:
+        content = [{"type": "text", "text": "(no answer)"}]
+    return Turn({"role": "assistant", "content": content}, Usage.of(message.usage), message.stop_reason)

@@ -1,0 +1,63 @@
+"""What people see of the stages (pure): the one workflow comment per issue, and the pull request's text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from bot.sanitize import neutralize, one_line
+from bot.workflow import BY_NAME
+
+WORKFLOW_MARKER = "<!-- chantbot:workflow -->"
+REVIEW_MARKER = "<!-- chantbot:review -->"
+INTRO = ("**chantbot workflow** for this issue: each stage is a chant spec; code goes to one branch and draft pull "
+         "request, and the repository's own CI judges it. Nothing is merged without a person.")
+APPROVAL_NOTE = ("Merging is yours: chantbot never merges or approves. Make the commit status `chantbot/approval` a "
+                 "required check in the default branch's protection rule, so that only a change a maintainer "
+                 "approved with `/approve` can be merged.")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One stage's line: its state and what to show next to it."""
+
+    stage: str
+    state: str  # queued | running | waiting for CI | done | reproduced | not reproduced | unverified | failed | …
+    detail: str = ""  # chantbot's own words (a reason, how to retry)
+    links: tuple[tuple[str, str], ...] = ()  # (text, url)
+    turns: int = 0
+    usd: float = 0.0
+
+
+def _link(text: str, url: str) -> str:
+    return f"[{text}]({one_line(url, 500).replace(' ', '%20').replace(')', '%29')})" if url else text
+
+
+def workflow_comment(rows: Sequence[Row], *, footer: str = "") -> str:
+    """The workflow comment: one line per stage, in workflow order."""
+    order = list(BY_NAME)
+    lines = [WORKFLOW_MARKER, INTRO, "", "| stage | state | links | turns | cost |", "| --- | --- | --- | --- | --- |"]
+    for row in sorted(rows, key=lambda r: order.index(r.stage) if r.stage in order else len(order)):
+        title = BY_NAME[row.stage].title if row.stage in BY_NAME else row.stage
+        state = f"**{row.state}**" + (f": {one_line(neutralize(row.detail), 300)}" if row.detail else "")
+        links = " · ".join(_link(text, url) for text, url in row.links) or "—"
+        cost = f"${row.usd:.4f}" if row.turns else "—"
+        lines.append(f"| {title} | {state.replace('|', '/')} | {links} | {row.turns or '—'} | {cost} |")
+    if footer:
+        lines += ["", footer]
+    return "\n".join(lines) + "\n"
+
+
+def pull_title(number: int, title: str) -> str:
+    return f"#{number}: {one_line(neutralize(title), 100)}"
+
+
+def pull_body(number: int, *, spec_links: Sequence[tuple[str, str]], fixes: bool, notes: str = "") -> str:
+    """The draft pull request's description: the issue, the spec chain, and the approval gate."""
+    link = f"Fixes #{number}" if fixes else f"For #{number} (a reproduction so far; no fix yet)"
+    chain = "\n".join(f"- {_link(text, url)}" for text, url in spec_links) or "- (no specs yet)"
+    parts = [link, "chantbot's research-first workflow for this issue. The spec chain:", chain]
+    if notes:
+        parts.append(one_line(neutralize(notes), 500))
+    parts.append(APPROVAL_NOTE)
+    return "\n\n".join(parts) + "\n"
