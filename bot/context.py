@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from bot.classifier import LocalTriager, rules_only
 from bot.github import GitHubApp
 from bot.issueops import RepoCache
 from bot.metrics import Metrics
 from bot.settings import Settings
+from bot.stages.git import SnapshotCache
 from bot.store import Store
 
 if TYPE_CHECKING:
@@ -26,6 +27,8 @@ class Context:
     settings: Settings
     metrics: Metrics
     llm: "ClaudeTriager | None" = None
+    anthropic: Any = None  # the Messages API client stage agents use; None: no model is configured
+    snapshots: SnapshotCache = field(default_factory=SnapshotCache)
     repos: RepoCache = field(default_factory=RepoCache)
     clock: Callable[[], float] = time.time
     spec_commit_delay: float = 2.0  # seconds spec files wait, so that a burst's files share one commit

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING, AsyncIterator
+from typing import TYPE_CHECKING, AsyncIterator, Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
@@ -13,13 +13,15 @@ from gidgethub import BadRequest, sansio
 from gidgethub.routing import Router
 
 from bot import comment as comments
-from bot import intake, specbranch
+from bot import intake
 from bot.context import Context
 from bot.github import GitHubApp
-from bot.handlers import commands, history, triage
+from bot.handlers import commands, history, stages, triage
 from bot.issueops import upsert_comment
 from bot.metrics import Metrics
+from bot.services import specchain
 from bot.settings import Settings
+from bot.stages import runner
 from bot.store import Job, Store, open_store
 from bot.worker import Worker
 from bot.writelimit import WritePacer
@@ -30,8 +32,26 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ROUTER = Router(triage.router, commands.router, history.router)
+ROUTER = Router(triage.router, commands.router, history.router, stages.router)
 FAILURE_MARKER = comments.marker_for("failure")
+JobHandler = Callable[[Context, "GitHubClient", Job], Awaitable[None]]
+
+
+async def dispatch_event(ctx: Context, gh: "GitHubClient", job: Job) -> None:
+    """A stored webhook delivery, through every feature's router."""
+    event = sansio.Event(job.payload["data"], event=job.payload["event"], delivery_id=job.payload["delivery_id"])
+    repo = (event.data.get("repository") or {}).get("full_name")
+    if repo and event.event == "issues":
+        await history.schedule_index(ctx, repo, int(job.installation_id or 0))
+    await ROUTER.dispatch(event, gh, ctx=ctx, job=job)
+
+
+JOBS: dict[str, JobHandler] = {
+    "event": dispatch_event,
+    "commit-specs": lambda ctx, gh, job: specchain.commit_pending(ctx, gh, job.payload["repo"]),
+    "index-repo": lambda ctx, gh, job: history.index_repository(ctx, gh, job.payload["repo"]),
+    runner.JOB: lambda ctx, gh, job: runner.step(ctx, gh, job.payload),
+}
 
 
 def make_llm(settings: Settings) -> "ClaudeTriager | None":
@@ -43,16 +63,26 @@ def make_llm(settings: Settings) -> "ClaudeTriager | None":
     return ClaudeTriager(make_client(api_key=settings.anthropic_api_key), model=settings.model)
 
 
+def make_agent_client(settings: Settings) -> object | None:
+    """The Messages API client of stage agents (longer answers than triage's, so a longer timeout)."""
+    if not settings.anthropic_api_key:
+        return None
+    from bot.llm import make_client
+
+    return make_client(api_key=settings.anthropic_api_key, timeout=300.0)
+
+
 class Runtime:
     """Everything a process needs to take deliveries and/or run jobs."""
 
     def __init__(self, settings: Settings, *, store: Store | None = None, llm: object = "auto",
-                 spec_commit_delay: float = 2.0) -> None:
+                 agent_client: object = "auto", spec_commit_delay: float = 2.0) -> None:
         self.settings = settings
         self.spec_commit_delay = spec_commit_delay
         self.store = store or open_store(settings.database_url)
         self.metrics = Metrics()
         self.llm = make_llm(settings) if llm == "auto" else llm
+        self.agent_client = make_agent_client(settings) if agent_client == "auto" else agent_client
         self.session: aiohttp.ClientSession | None = None
         self.ctx: Context | None = None
         self.worker: Worker | None = None
@@ -64,7 +94,7 @@ class Runtime:
                         base_url=self.settings.github_api_url, pacer=WritePacer(self.settings.write_limits),
                         metrics=self.metrics)
         self.ctx = Context(store=self.store, github=app, settings=self.settings, metrics=self.metrics, llm=self.llm,
-                           spec_commit_delay=self.spec_commit_delay)
+                           anthropic=self.agent_client, spec_commit_delay=self.spec_commit_delay)
         self.worker = Worker(self.store, self.run_job, concurrency=self.settings.concurrency, metrics=self.metrics,
                              on_dead=self.report_dead, on_retry=self.report_delay)
 
@@ -85,30 +115,11 @@ class Runtime:
             raise
 
     async def _run(self, ctx: Context, job: Job) -> None:
-        gh = await ctx.github.client(int(job.installation_id or 0))
-        if job.kind == "event":
-            event = sansio.Event(job.payload["data"], event=job.payload["event"],
-                                 delivery_id=job.payload["delivery_id"])
-            repo = (event.data.get("repository") or {}).get("full_name")
-            if repo and event.event == "issues":
-                await history.schedule_index(ctx, repo, int(job.installation_id or 0))
-            await ROUTER.dispatch(event, gh, ctx=ctx, job=job)
-        elif job.kind == "commit-specs":
-            await self.commit_specs(gh, job.payload["repo"])
-        elif job.kind == "index-repo":
-            await history.index_repository(ctx, gh, job.payload["repo"])
-        else:
+        handler = JOBS.get(job.kind)
+        if handler is None:
             log.error("unknown job kind %r; dropping job %s", job.kind, job.id)
-
-    async def commit_specs(self, gh: "GitHubClient", repo: str) -> None:
-        pending = await self.store.pending_files(repo)
-        by_branch: dict[str, dict[str, tuple[int, str]]] = {}
-        for item in pending:
-            by_branch.setdefault(item.branch, {})[item.path] = (item.id, item.content)  # newest text wins
-        for branch, files in by_branch.items():
-            message = f"chantbot: {len(files)} spec file(s)"
-            await specbranch.commit_files(gh, repo, branch, {p: text for p, (_, text) in files.items()}, message)
-        await self.store.mark_committed(item.id for item in pending)
+            return
+        await handler(ctx, await ctx.github.client(int(job.installation_id or 0)), job)
 
     @staticmethod
     def _issue_of(job: Job) -> tuple[str, int] | None:

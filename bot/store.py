@@ -43,6 +43,15 @@ CREATE TABLE IF NOT EXISTS outbox (
     branch TEXT NOT NULL, path TEXT NOT NULL, content TEXT NOT NULL, committed INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS repo_meta (repo TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
     PRIMARY KEY (repo, key));
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, repo TEXT NOT NULL, number INTEGER NOT NULL, stage TEXT NOT NULL,
+    installation_id INTEGER NOT NULL, status TEXT NOT NULL, waiting_sha TEXT, data TEXT NOT NULL,
+    version INTEGER NOT NULL DEFAULT 1, created_at REAL NOT NULL, updated_at REAL NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS runs_active ON runs (repo, number, stage)
+    WHERE status IN ('queued', 'running', 'waiting_ci');
+CREATE INDEX IF NOT EXISTS runs_waiting ON runs (repo, waiting_sha) WHERE status = 'waiting_ci';
+CREATE TABLE IF NOT EXISTS spend (installation_id INTEGER NOT NULL, day TEXT NOT NULL, usd REAL NOT NULL,
+    PRIMARY KEY (installation_id, day));
 """
 
 
@@ -73,6 +82,30 @@ class OutboxFile:
     path: str
     content: str
     branch: str
+
+
+@dataclass(frozen=True)
+class Run:
+    """A stage run: its state, the commit it waits for, and its checkpoint."""
+
+    id: int
+    repo: str
+    number: int
+    stage: str
+    installation_id: int
+    status: str  # queued | running | waiting_ci | done | failed | cancelled
+    waiting_sha: str | None
+    data: dict[str, Any]
+    version: int
+    created_at: float
+    updated_at: float
+
+
+_RUN_COLUMNS = "id, repo, number, stage, installation_id, status, waiting_sha, data, version, created_at, updated_at"
+
+
+def _run(row: Any) -> Run:
+    return Run(row[0], row[1], row[2], row[3], row[4], row[5], row[6], json.loads(row[7]), row[8], row[9], row[10])
 
 
 class StoreError(Exception):
@@ -400,6 +433,62 @@ class SqliteStore:
     @_serialized
     async def mark_committed(self, ids: Iterable[int]) -> None:
         await self.db.executemany("UPDATE outbox SET committed = 1 WHERE id = ?", [(i,) for i in ids])
+
+    # ------------------------------------------------------------------ stage runs
+    @_serialized
+    async def start_run(self, repo: str, number: int, stage: str, installation_id: int,
+                        data: dict[str, Any]) -> Run | None:
+        now = self.clock()
+        try:
+            async with self.db.execute(
+                    f"INSERT INTO runs (repo, number, stage, installation_id, status, data, created_at, updated_at) "
+                    f"VALUES (?, ?, ?, ?, 'queued', ?, ?, ?) RETURNING {_RUN_COLUMNS}",
+                    (repo, number, stage, installation_id, json.dumps(data), now, now)) as cur:
+                return _run(await cur.fetchone())
+        except aiosqlite.IntegrityError:
+            return None
+
+    @_serialized
+    async def get_run(self, run_id: int) -> Run | None:
+        async with self.db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)) as cur:
+            row = await cur.fetchone()
+        return _run(row) if row else None
+
+    @_serialized
+    async def save_run(self, run: Run, *, status: str, data: dict[str, Any], waiting_sha: str | None) -> Run | None:
+        async with self.db.execute(
+                f"UPDATE runs SET status = ?, data = ?, waiting_sha = ?, version = version + 1, updated_at = ? "
+                f"WHERE id = ? AND version = ? RETURNING {_RUN_COLUMNS}",
+                (status, json.dumps(data), waiting_sha, self.clock(), run.id, run.version)) as cur:
+            row = await cur.fetchone()
+        return _run(row) if row else None
+
+    @_serialized
+    async def runs_for_issue(self, repo: str, number: int) -> list[Run]:
+        async with self.db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE repo = ? AND number = ? ORDER BY id",
+                                   (repo, number)) as cur:
+            return [_run(r) for r in await cur.fetchall()]
+
+    @_serialized
+    async def runs_waiting_for(self, repo: str, sha: str) -> list[Run]:
+        async with self.db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE repo = ? AND waiting_sha = ? "
+                                   "AND status = 'waiting_ci' ORDER BY id", (repo, sha)) as cur:
+            return [_run(r) for r in await cur.fetchall()]
+
+    @_serialized
+    async def add_spend(self, installation_id: int, day: str, usd: float) -> float:
+        async with self.db.execute("INSERT INTO spend (installation_id, day, usd) VALUES (?, ?, ?) "
+                                   "ON CONFLICT (installation_id, day) DO UPDATE SET usd = usd + excluded.usd "
+                                   "RETURNING usd", (installation_id, day, usd)) as cur:
+            row = await cur.fetchone()
+        return float(row[0])
+
+    @_serialized
+    async def spend(self, installation_id: int, day: str) -> float:
+        async with self.db.execute("SELECT usd FROM spend WHERE installation_id = ? AND day = ?",
+                                   (installation_id, day)) as cur:
+            row = await cur.fetchone()
+        return float(row[0]) if row else 0.0
 
 
 Store = SqliteStore

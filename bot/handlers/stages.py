@@ -1,0 +1,60 @@
+"""Stage events: a person's stage label starts its stage; finished checks resume the runs waiting for them."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from gidgethub import routing, sansio
+from gidgethub.abc import GitHubAPI
+
+from bot import workflow
+from bot.commands import permissions, registry
+from bot.context import Context
+from bot.routing import is_bot
+from bot.services import config as configs
+from bot.services.roles import role_of
+from bot.stages import runner
+
+log = logging.getLogger(__name__)
+router = routing.Router()
+
+
+@router.register("issues", action="labeled")
+async def on_stage_label(event: sansio.Event, gh: GitHubAPI, *args: Any, ctx: Context, **kwargs: Any) -> None:
+    """A stage label starts its stage when the person who added it may run the stage's command."""
+    data = event.data
+    sender = (data.get("sender") or {}).get("login", "")
+    if is_bot(data.get("sender")) or not sender:
+        return  # chantbot's own labels start stages from where chantbot set them
+    repo = data["repository"]["full_name"]
+    config, _ = await configs.load(ctx, gh, repo)
+    keys = {name: key for key, name in config.labels["stage"].items()}
+    stage = workflow.started_by(keys.get((data.get("label") or {}).get("name", ""), ""))
+    if stage is None or not stage.command:
+        return
+    minimum = registry.levels(config.commands).get(stage.command, stage.role)
+    role = await role_of(ctx, gh, repo, sender)
+    if not permissions.allowed(minimum, role):
+        log.info("%s#%s: %s (%s) added %s, which does not start %s for them", repo, data["issue"]["number"], sender,
+                 role, data["label"]["name"], stage.name)
+        return
+    issue = await gh.getitem(f"/repos/{repo}/issues/{data['issue']['number']}")
+    if issue.get("state") != "open":
+        return
+    await runner.start(ctx, gh, repo=repo, issue=issue, stage=stage.name,
+                       installation_id=int(data["installation"]["id"]), requested_by=sender, config=config)
+
+
+@router.register("check_suite", action="completed")
+async def on_check_suite(event: sansio.Event, gh: GitHubAPI, *args: Any, ctx: Context, **kwargs: Any) -> None:
+    suite = event.data.get("check_suite") or {}
+    if suite.get("head_sha"):
+        await runner.on_checks(ctx, event.data["repository"]["full_name"], suite["head_sha"])
+
+
+@router.register("check_run", action="completed")
+async def on_check_run(event: sansio.Event, gh: GitHubAPI, *args: Any, ctx: Context, **kwargs: Any) -> None:
+    run = event.data.get("check_run") or {}
+    if run.get("head_sha"):
+        await runner.on_checks(ctx, event.data["repository"]["full_name"], run["head_sha"])
