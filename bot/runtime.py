@@ -51,6 +51,7 @@ JOBS: dict[str, JobHandler] = {
     "commit-specs": lambda ctx, gh, job: specchain.commit_pending(ctx, gh, job.payload["repo"]),
     "index-repo": lambda ctx, gh, job: history.index_repository(ctx, gh, job.payload["repo"]),
     runner.JOB: lambda ctx, gh, job: runner.step(ctx, gh, job.payload),
+    runner.AUTO_JOB: lambda ctx, gh, job: runner.auto_start(ctx, gh, job.payload, int(job.installation_id or 0)),
 }
 
 

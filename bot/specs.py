@@ -383,12 +383,13 @@ def _quoted(text: str) -> str:
 
 
 def set_approval(text: str, *, status: str, by: str, at: str, reason: str | None = None) -> str:
-    """The spec with chant's nested approval set (approved or rejected) and the decision appended
-    to `## Approval Discussion`, as `chant approve`/`chant reject` record it."""
-    if status not in ("approved", "rejected"):
-        raise ValueError(f"approval status must be approved or rejected, not {status!r}")
+    """The spec with chant's nested approval set and the decision appended to `## Approval Discussion`, as
+    `chant approve`/`chant reject` record it (`pending`: an approval that new commits made void)."""
+    if status not in ("approved", "rejected", "pending"):
+        raise ValueError(f"approval status must be approved, rejected or pending, not {status!r}")
     meta, body = parse_front_matter(text)
-    meta["approval"] = {"required": True, "status": status, "by": by, "at": at}
+    meta["approval"] = {"required": True, "status": status, "by": by, "at": at} if status != "pending" \
+        else {"required": True, "status": "pending"}
     stamp = at.replace("T", " ")[:16]
     entry = f"**{_text(by, 40)}** - {stamp} - {status.upper()}"
     if reason:
@@ -396,6 +397,15 @@ def set_approval(text: str, *, status: str, by: str, at: str, reason: str | None
     if "## Approval Discussion" not in body:
         body = body.rstrip("\n") + "\n\n## Approval Discussion\n"
     body = body.rstrip("\n") + "\n\n" + entry + "\n"
+    ordered = {key: meta[key] for key in _FIELD_ORDER if meta.get(key) is not None}
+    front = yaml.safe_dump(ordered, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    return f"---\n{front}---\n{body}"
+
+
+def add_labels(text: str, extra: Sequence[str]) -> str:
+    """The spec with `extra` added to its chant `labels` (kept once each)."""
+    meta, body = parse_front_matter(text)
+    meta["labels"] = list(dict.fromkeys([*(meta.get("labels") or []), *extra]))
     ordered = {key: meta[key] for key in _FIELD_ORDER if meta.get(key) is not None}
     front = yaml.safe_dump(ordered, sort_keys=False, default_flow_style=False, allow_unicode=True)
     return f"---\n{front}---\n{body}"

@@ -33,6 +33,7 @@ class Caps:
     timeout: float = 20 * 60.0  # seconds of wall time, CI waits excluded
     ci_rounds: int = 2  # extra commits after failing checks (implement)
     ci_timeout: float = 30 * 60.0  # seconds to wait for the repository's checks
+    grace: float = 10 * 60.0  # seconds before triage's own label starts the stage (a person may change it first)
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,10 @@ class StageSettings:
     caps: Caps
     writes: tuple[str, ...]
 
+    @property
+    def grace(self) -> float:
+        return self.caps.grace
+
 
 # `.github/chantbot.yml` keys of one stage's mapping, and their JSON schema.
 SETTING_SCHEMA: dict[str, Any] = {
@@ -130,6 +135,7 @@ SETTING_SCHEMA: dict[str, Any] = {
     "timeout": {"type": "integer", "minimum": 1, "maximum": 240, "description": "minutes"},
     "ci_rounds": {"type": "integer", "minimum": 0, "maximum": 5},
     "ci_timeout": {"type": "integer", "minimum": 1, "maximum": 240, "description": "minutes"},
+    "grace": {"type": "integer", "minimum": 0, "maximum": 1440, "description": "minutes"},
     "paths": {"type": "array", "maxItems": 50, "items": {"type": "string", "minLength": 1, "maxLength": 200}},
 }
 
@@ -153,7 +159,8 @@ def settings(name: str, entry: bool | Mapping[str, Any] | None) -> StageSettings
                    max_usd=float(entry.get("max_usd", base.caps.max_usd)),
                    timeout=float(entry["timeout"]) * 60 if "timeout" in entry else base.caps.timeout,
                    ci_rounds=int(entry.get("ci_rounds", base.caps.ci_rounds)),
-                   ci_timeout=float(entry["ci_timeout"]) * 60 if "ci_timeout" in entry else base.caps.ci_timeout)
+                   ci_timeout=float(entry["ci_timeout"]) * 60 if "ci_timeout" in entry else base.caps.ci_timeout,
+                   grace=float(entry["grace"]) * 60 if "grace" in entry else base.caps.grace)
     writes = tuple(entry["paths"]) if base.writes and "paths" in entry else base.writes
     return StageSettings(base, enabled=bool(entry.get("enabled", True)), auto=bool(entry.get("auto", base.auto)),
                          caps=caps, writes=writes)

@@ -112,19 +112,15 @@ async def test_research_writes_the_stage_spec_and_labels_it(triaged):
     assert "triage" in status and "research" in status and "pending" in status
 
 
-async def test_review_gate_approve_by_maintainer_only(triaged):
+async def test_approve_is_for_maintainers_and_needs_an_implementation(triaged):
     bot, n = triaged
     await bot.comment(n, "/approve", user="writer")
     await bot.idle()
     assert "maintain" in replies(bot, n)[-1]["body"]
-    await bot.comment(n, "/review", user="writer")
-    await bot.idle()
     await bot.comment(n, "/approve", user="maint")
     await bot.idle()
-    assert "approved" in bot.sim.labels_on(REPO, n)
-    specs = bot.sim.files(REPO, branch="chant-specs")
-    review = [t for t in specs.values() if "prompt: review" in t]
-    assert review and "status: approved" in review[0] and "by: maint" in review[0]
+    assert "no completed implementation" in replies(bot, n)[-1]["body"]
+    assert "approved" not in bot.sim.labels_on(REPO, n)
 
 
 async def test_close_and_reopen(triaged):

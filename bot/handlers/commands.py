@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import logging
 from typing import Any
@@ -11,12 +10,12 @@ from gidgethub import BadRequest, routing, sansio
 from gidgethub.abc import GitHubAPI
 
 from bot import comment as comments
-from bot import issueops, labels, specs
+from bot import issueops, labels, workflow
 from bot.commands import parser, permissions, registry
 from bot.commands.parser import Command
 from bot.context import Context
-from bot.handlers.triage import (issue_text, load_config, next_stage_spec, queue_spec_files, repo_of, spec_record,
-                                 spec_url, triage_issue)
+from bot.stages import gate, runner
+from bot.handlers.triage import load_config, repo_of, spec_url, triage_issue
 from bot.repoconfig import RepoConfig
 from bot.routing import is_bot
 from bot.sanitize import neutralize, one_line
@@ -25,8 +24,7 @@ from bot.store import Job
 log = logging.getLogger(__name__)
 router = routing.Router()
 
-STAGE_LABEL = {"reproduce": "needs-reproduction", "research": "ready-for-research",
-               "implement": "ready-for-implementation", "review": "in-review"}
+
 async def role_of(ctx: Context, gh: GitHubAPI, repo: str, login: str) -> str:
     """The user's role on the repository from the collaborator-permission endpoint, cached a few minutes."""
     cached = ctx.repos.role(repo, login)
@@ -66,20 +64,6 @@ async def relabel(ctx: Context, gh: GitHubAPI, repo: str, issue: dict[str, Any],
     # A label set by a maintainer's command is the maintainer's decision: re-triage leaves it alone.
     state["owned_labels"] = sorted(set(state.get("owned_labels", [])) - set(plan.remove) - set(plan.add))
     await ctx.store.save_issue_state(repo, issue["number"], state)
-
-
-async def start_stage(ctx: Context, gh: GitHubAPI, repo: str, issue: dict[str, Any], config: RepoConfig,
-                      stage: str, requested_by: str, installation_id: int) -> str:
-    text = issue_text(issue)
-    record, files = await next_stage_spec(ctx, repo, text, stage, config, requested_by=requested_by)
-    await queue_spec_files(ctx, gh, repo, installation_id, config, files)
-    if stage in STAGE_LABEL:
-        await relabel(ctx, gh, repo, issue, config, {"stage": config.label("stage", STAGE_LABEL[stage])})
-    link = spec_url(issue.get("html_url", ""), config, record.path)
-    where = f"[`{record.path}`]({link})" if link else f"`{record.path}`"
-    return (f"Started **{stage}**: wrote spec `{record.spec_id}` ({where}, status pending). "
-            f"chantbot's stage runner will work it once it is available; until then a maintainer can work it "
-            f"locally with `chant work {record.spec_id}`.")
 
 
 async def status_text(ctx: Context, repo: str, issue: dict[str, Any], config: RepoConfig) -> str:
@@ -134,47 +118,15 @@ async def execute(ctx: Context, gh: GitHubAPI, event: sansio.Event, command: Com
         await gh.patch(f"/repos/{repo}/issues/{number}", data={"state": "closed", "state_reason": reason})
     elif name == "reopen":
         await gh.patch(f"/repos/{repo}/issues/{number}", data={"state": "open"})
-    elif name in specs.STAGES:
-        reply.say(command, await start_stage(ctx, gh, repo, issue, config, name, actor, installation_id))
+    elif name in workflow.AGENT_STAGES:
+        started = await runner.start(ctx, gh, repo=repo, issue=await gh.getitem(f"/repos/{repo}/issues/{number}"),
+                                     stage=name, installation_id=installation_id, requested_by=actor, config=config)
+        reply.say(command, started.text)
     elif name in ("approve", "reject"):
-        reply.say(command, await review_decision(ctx, gh, repo, issue, config, actor, approve=name == "approve",
-                                                 reason=" ".join(args), installation_id=installation_id))
+        reply.say(command, await gate.decide(ctx, gh, repo, number, actor, approve=name == "approve",
+                                             reason=" ".join(args), config=config))
     elif name == "release-notes":
-        reply.say(command, await start_release_notes(ctx, gh, repo, issue, config, args[0], actor, installation_id))
-
-
-async def review_decision(ctx: Context, gh: GitHubAPI, repo: str, issue: dict[str, Any], config: RepoConfig,
-                          actor: str, *, approve: bool, reason: str, installation_id: int) -> str:
-    """Record the review gate's outcome in the review spec (chant's nested approval) and the stage label."""
-    number = int(issue["number"])
-    record = await ctx.store.spec_for(repo, number, "review")
-    if record is None:
-        return "There is no review spec for this issue yet; start one with `/review`."
-    now = datetime.datetime.fromtimestamp(ctx.clock(), datetime.timezone.utc).replace(microsecond=0)
-    text = specs.stage_spec("review", spec_id=record.spec_id, issue=issue_text(issue),
-                            informed_by=[r.path for r in await ctx.store.specs(repo, number) if r.stage != "review"],
-                            requested_by=actor)
-    text = specs.set_approval(text, status="approved" if approve else "rejected", by=actor,
-                              at=now.isoformat().replace("+00:00", "Z"), reason=reason or None)
-    await queue_spec_files(ctx, gh, repo, installation_id, config, {record.path: text})
-    if approve:
-        await relabel(ctx, gh, repo, issue, config, {"stage": config.label("stage", "approved")})
-        return f"Approved: review spec `{record.spec_id}` now records the approval."
-    await relabel(ctx, gh, repo, issue, config, {"stage": config.label("stage", "ready-for-implementation")})
-    return (f"Rejected: review spec `{record.spec_id}` records the reason; the issue is back to "
-            f"ready-for-implementation.")
-
-
-async def start_release_notes(ctx: Context, gh: GitHubAPI, repo: str, issue: dict[str, Any], config: RepoConfig,
-                              version: str, actor: str, installation_id: int) -> str:
-    number = int(issue["number"])
-    informed = [r.path for r in await ctx.store.specs(repo, number)]
-    record = await spec_record(ctx, repo, number, f"release-notes-{version}", status="pending")
-    spec_id, path = record.spec_id, record.path
-    text = specs.release_notes_spec(spec_id=spec_id, issue=issue_text(issue), version=version,
-                                    informed_by=informed or [issue.get("html_url", "")], requested_by=actor)
-    await queue_spec_files(ctx, gh, repo, installation_id, config, {path: text})
-    return f"Wrote release-notes spec `{spec_id}` for {version} (status pending)."
+        reply.say(command, await gate.release_notes(ctx, gh, repo, number, args[0], actor, config))
 
 
 def reply_marker(comment_id: int, commands: list[Command]) -> str:

@@ -5,19 +5,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from gidgethub import routing, sansio
+from gidgethub import routing as gh_routing
+from gidgethub import sansio
 from gidgethub.abc import GitHubAPI
 
-from bot import workflow
+from bot import routing, workflow
 from bot.commands import permissions, registry
 from bot.context import Context
-from bot.routing import is_bot
 from bot.services import config as configs
 from bot.services.roles import role_of
-from bot.stages import runner
+from bot.stages import gate, runner
 
 log = logging.getLogger(__name__)
-router = routing.Router()
+router = gh_routing.Router()
 
 
 @router.register("issues", action="labeled")
@@ -25,7 +25,7 @@ async def on_stage_label(event: sansio.Event, gh: GitHubAPI, *args: Any, ctx: Co
     """A stage label starts its stage when the person who added it may run the stage's command."""
     data = event.data
     sender = (data.get("sender") or {}).get("login", "")
-    if is_bot(data.get("sender")) or not sender:
+    if routing.is_bot(data.get("sender")) or not sender:
         return  # chantbot's own labels start stages from where chantbot set them
     repo = data["repository"]["full_name"]
     config, _ = await configs.load(ctx, gh, repo)
@@ -58,3 +58,25 @@ async def on_check_run(event: sansio.Event, gh: GitHubAPI, *args: Any, ctx: Cont
     run = event.data.get("check_run") or {}
     if run.get("head_sha"):
         await runner.on_checks(ctx, event.data["repository"]["full_name"], run["head_sha"])
+
+
+@router.register("pull_request", action="synchronize")
+async def on_pull_push(event: sansio.Event, gh: GitHubAPI, *args: Any, ctx: Context, **kwargs: Any) -> None:
+    """New commits on an issue's pull request make an earlier approval void."""
+    number = routing.work_issue("pull_request", event.data)
+    head = ((event.data.get("pull_request") or {}).get("head") or {}).get("sha")
+    if number and head:
+        repo = event.data["repository"]["full_name"]
+        config, _ = await configs.load(ctx, gh, repo)
+        await gate.on_push(ctx, gh, repo, number, head, config)
+
+
+@router.register("pull_request", action="closed")
+async def on_pull_closed(event: sansio.Event, gh: GitHubAPI, *args: Any, ctx: Context, **kwargs: Any) -> None:
+    """A merge completes the issue's chain; a close without merge abandons it."""
+    number = routing.work_issue("pull_request", event.data)
+    pull = event.data.get("pull_request") or {}
+    if number:
+        repo = event.data["repository"]["full_name"]
+        config, _ = await configs.load(ctx, gh, repo)
+        await gate.on_closed(ctx, gh, repo, number, merged=bool(pull.get("merged")), pull=pull, config=config)

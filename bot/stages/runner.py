@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +31,7 @@ from bot.store import Run
 log = logging.getLogger(__name__)
 
 JOB = "stage"
+AUTO_JOB = "stage-auto"
 ACTIVE = ("queued", "running", "waiting_ci")
 LLM_ATTEMPTS = 4  # model calls that failed in a row before the run ends failed
 LLM_RETRY = (5.0, 30.0, 120.0)
@@ -112,6 +112,33 @@ async def start(ctx: Context, gh: GitHubAPI, *, repo: str, issue: dict[str, Any]
     await ctx.store.enqueue(JOB, issue_key(repo, number), {"run_id": run.id}, installation_id=installation_id)
     await refresh_comment(ctx, gh, repo, number, config)
     return Started(True, f"Started **{stage}** (spec `{record.spec_id}`); the workflow comment shows its progress.")
+
+
+async def schedule_auto(ctx: Context, repo: str, number: int, stage: str, label: str, installation_id: int,
+                        config: RepoConfig) -> bool:
+    """Triage's own stage label starts its stage after the grace period (when `auto` is on and a model is
+    configured), so that a maintainer who disagrees with triage can change the label, defer or close first."""
+    settings = config.stage(stage)
+    if not (settings.enabled and settings.auto and ctx.anthropic is not None):
+        return False
+    await ctx.store.enqueue(AUTO_JOB, issue_key(repo, number), {"repo": repo, "number": number, "stage": stage,
+                                                                "label": label}, installation_id=installation_id,
+                            delay=settings.grace, unique=True)
+    return True
+
+
+async def auto_start(ctx: Context, gh: GitHubAPI, payload: dict[str, Any], installation_id: int) -> None:
+    """The `stage-auto` job: start the stage if the issue is still open, still labelled, and not yet worked on."""
+    repo, number, stage = payload["repo"], int(payload["number"]), payload["stage"]
+    issue = await gh.getitem(f"/repos/{repo}/issues/{number}")
+    if issue.get("state") != "open" or payload["label"] not in labelling.names(issue):
+        return
+    if any(run.stage == stage for run in await ctx.store.runs_for_issue(repo, number)):
+        return
+    config, _ = await configs.load(ctx, gh, repo)
+    if config.stage(stage).auto:
+        await start(ctx, gh, repo=repo, issue=issue, stage=stage, installation_id=installation_id,
+                    requested_by="chantbot", config=config)
 
 
 async def _note(ctx: Context, repo: str, number: int, stage: str, state: str | None, detail: str | None) -> None:
@@ -546,7 +573,7 @@ def _facts(data: dict[str, Any], outcome: str, reason: str = "") -> documents.Fa
 async def complete(s: Step, outcome: str, reason: str = "", *, status: str = "completed",
                    state: str | None = None) -> None:
     """The run ended as it should: spec, document, labels, the comment, and the next stage."""
-    ctx, gh, repo, stage = s.ctx, s.gh, s.run.repo, s.run.stage
+    ctx, repo, stage = s.ctx, s.run.repo, s.run.stage
     s.data.update(outcome=outcome, reason=reason, finished=_now(ctx), state=state or outcome)
     facts = _facts(s.data, outcome, reason)
     submission = s.data.get("submission") or {}
@@ -669,6 +696,8 @@ async def refresh_comment(ctx: Context, gh: GitHubAPI, repo: str, number: int, c
                 detail = f"checks on {str(run.waiting_sha)[:7]}"
         elif run.status == "done":
             state, detail = data.get("state") or "done", data.get("reason", "")
+        elif run.status == "cancelled":
+            state, detail = "cancelled", data.get("reason", "")
         else:
             state = data.get("state") or "failed"
             detail = f"{data.get('reason', '')}. To retry, comment `/{workflow.stage(stage).command}`."
@@ -679,7 +708,7 @@ async def refresh_comment(ctx: Context, gh: GitHubAPI, repo: str, number: int, c
             rows.append(view.Row(stage, note["state"], note.get("detail", "")))
     if not rows:
         return
-    body = view.workflow_comment(rows)
+    body = view.workflow_comment(rows, footer=view.footer(issue_state.get("approval"), issue_state.get("chain")))
     issue_state["workflow_comment_id"] = await issueops.upsert_comment(
         gh, repo, number, view.WORKFLOW_MARKER, body, known_id=issue_state.get("workflow_comment_id"),
         may_exist=True)

@@ -48,6 +48,23 @@ def workflow_comment(rows: Sequence[Row], *, footer: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
+def footer(approval: dict | None, chain: dict | None) -> str:
+    """The approval gate and how the chain ended, under the stages."""
+    lines = []
+    if approval:
+        if approval.get("status") == "pending":
+            lines.append(f"**Approval gate** (`chantbot/approval`): pending: new commits "
+                         f"({str(approval.get('sha', ''))[:7]}) since the last decision; `/approve` again.")
+        else:
+            lines.append(f"**Approval gate** (`chantbot/approval`): {approval.get('status')} by "
+                         f"`{one_line(str(approval.get('by', '')), 40)}` on {str(approval.get('sha', ''))[:7]}.")
+    if chain:
+        pull = f"#{int(chain.get('pull') or 0)}"
+        lines.append(f"**Merged** in {pull}: the chain is complete." if chain.get("state") == "merged"
+                     else f"**Abandoned**: pull request {pull} was closed without merging.")
+    return "\n\n".join(lines)
+
+
 def pull_title(number: int, title: str) -> str:
     return f"#{number}: {one_line(neutralize(title), 100)}"
 
