@@ -11,8 +11,9 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from bot.simulator.git import iso
-from bot.simulator.world import REACTIONS, ROLE_RANK, Comment, Issue, Label, Repo, World, node_id
+from bot.simulator.git import iso, valid_path
+from bot.simulator.model import Comment, Issue, Label, Repo
+from bot.simulator.world import REACTIONS, ROLE_RANK, World, node_id
 
 DOCS = "https://docs.github.com/rest"
 # The legacy `permission` field predates the triage and maintain roles.
@@ -88,14 +89,14 @@ def paginate(base_url: str, request: web.Request, items: list[Any]) -> tuple[lis
     return items[(page - 1) * per_page:page * per_page], {"Link": ", ".join(links)} if links else {}
 
 
-def _page(ctx: Ctx, items: list[Any]) -> web.Response:
+def json_page(ctx: Ctx, items: list[Any]) -> web.Response:
     page, headers = paginate(ctx.world.base_url, ctx.request, items)
     return web.json_response(page, headers=headers)
 
 
 # ---------------------------------------------------------------------- repository and people
 async def get_repo(ctx: Ctx) -> web.Response:
-    return web.json_response(ctx.world.render_repo(ctx.repo))
+    return web.json_response(ctx.world.render_full_repo(ctx.repo))
 
 
 async def get_permission(ctx: Ctx) -> web.Response:
@@ -111,16 +112,28 @@ async def get_permission(ctx: Ctx) -> web.Response:
 
 # ---------------------------------------------------------------------- issues and comments
 async def list_issues(ctx: Ctx) -> web.Response:
+    """Issues and pull requests (these carry a `pull_request` key), filtered by state, labels and milestone."""
     query = ctx.request.query
     state = query.get("state", "open")
     wanted = {w.strip().lower() for w in query.get("labels", "").split(",") if w.strip()}
+    milestone = query.get("milestone")
+    if milestone not in (None, "*", "none") and not str(milestone).isdigit():
+        raise invalid("Issue", "milestone")
+
+    def in_milestone(issue: Issue) -> bool:
+        if milestone is None:
+            return True
+        if milestone in ("*", "none"):
+            return (issue.milestone is not None) == (milestone == "*")
+        return issue.milestone == int(milestone)
+
     issues = [i for i in ctx.repo.issues.values()
-              if state in ("all", i.state) and wanted <= {n.lower() for n in i.labels}]
+              if state in ("all", i.state) and wanted <= {n.lower() for n in i.labels} and in_milestone(i)]
     keys: dict[str, Callable[[Issue], Any]] = {"updated": lambda i: (i.updated, i.number),
                                                "comments": lambda i: (len(i.comment_ids), i.number)}
     issues.sort(key=keys.get(query.get("sort", "created"), lambda i: i.number),
                 reverse=query.get("direction", "desc") == "desc")
-    return _page(ctx, [ctx.world.render_issue(ctx.repo, i) for i in issues])
+    return json_page(ctx, [ctx.world.render_issue(ctx.repo, i) for i in issues])
 
 
 async def get_issue(ctx: Ctx) -> web.Response:
@@ -162,7 +175,7 @@ def _comment_text(ctx: Ctx) -> str:
 
 async def list_comments(ctx: Ctx) -> web.Response:
     world = ctx.world
-    return _page(ctx, [world.render_comment(world.comment_by_id[c]) for c in ctx.issue().comment_ids])
+    return json_page(ctx, [world.render_comment(world.comment_by_id[c]) for c in ctx.issue().comment_ids])
 
 
 async def create_comment(ctx: Ctx) -> web.Response:
@@ -248,7 +261,7 @@ async def remove_label(ctx: Ctx) -> web.Response:
 
 
 async def list_repo_labels(ctx: Ctx) -> web.Response:
-    return _page(ctx, ctx.world.repo_labels(ctx.repo.full_name))
+    return json_page(ctx, ctx.world.repo_labels(ctx.repo.full_name))
 
 
 def _repo_label(ctx: Ctx) -> Label:
@@ -332,7 +345,7 @@ async def put_contents(ctx: Ctx) -> web.Response:
     if existing and body["sha"] != existing:
         raise GitHubError(409, f"{path} does not match {body['sha']}")
     files[path] = repo.git.put_blob(base64.b64decode(content))
-    sha = repo.git.commit_files(branch, files, message, ctx.actor, ctx.world.clock())
+    sha = ctx.world.commit_on(repo, branch, files, message, ctx.actor, via="contents")
     return web.json_response({"content": ctx.world.render_content(repo, path, files[path], "file", branch),
                               "commit": ctx.world.render_commit(repo, sha)}, status=200 if existing else 201)
 
@@ -370,7 +383,7 @@ async def create_ref(ctx: Ctx) -> web.Response:
         raise GitHubError(422, "Object does not exist")
     if ref[5:] in git.refs:
         raise GitHubError(422, "Reference already exists")
-    git.refs[ref[5:]] = sha
+    ctx.world.move_ref(ctx.repo, ref[5:], sha, via="git", actor=ctx.actor)
     return web.json_response(ctx.world.render_ref(ctx.repo, ref[5:]), status=201)
 
 
@@ -382,7 +395,7 @@ async def update_ref(ctx: Ctx) -> web.Response:
         raise GitHubError(422, "Object does not exist")
     if not ctx.body.get("force") and not git.is_ancestor(git.refs[ref], sha):
         raise GitHubError(422, "Update is not a fast forward")
-    git.refs[ref] = sha
+    ctx.world.move_ref(ctx.repo, ref, sha, via="git", actor=ctx.actor)
     return web.json_response(ctx.world.render_ref(ctx.repo, ref))
 
 
@@ -399,8 +412,8 @@ async def get_blob(ctx: Ctx) -> web.Response:
     data = ctx.repo.git.blobs.get(sha)
     if data is None:
         raise GitHubError(404, "Not Found")
-    return web.json_response({"sha": sha, "size": len(data), "encoding": "base64",
-                              "content": base64.b64encode(data).decode(),
+    return web.json_response({"sha": sha, "node_id": node_id("B", int(sha[:8], 16)), "size": len(data),
+                              "encoding": "base64", "content": base64.b64encode(data).decode(),
                               "url": f"{ctx.world.base_url}/repos/{ctx.repo.full_name}/git/blobs/{sha}"})
 
 
@@ -409,8 +422,13 @@ async def create_tree(ctx: Ctx) -> web.Response:
     if base and base not in git.trees:
         raise GitHubError(422, "Invalid tree info")
     files: dict[str, str] = dict(git.trees[base]["files"]) if base else {}
-    for entry in ctx.need("tree"):
-        path = str(entry.get("path", "")).strip("/")
+    entries = ctx.need("tree")
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise invalid("Tree", "tree")
+    for entry in entries:
+        path = str(entry.get("path", ""))
+        if not valid_path(path):
+            raise GitHubError(422, "tree.path contains a malformed path component")
         sha = entry.get("sha")
         if "content" in entry and sha:
             raise GitHubError(422, "Invalid tree info")
@@ -444,7 +462,9 @@ async def create_commit(ctx: Ctx) -> web.Response:
     parents = list(ctx.body.get("parents") or [])
     if tree not in git.trees or any(p not in git.commits for p in parents):
         raise GitHubError(422, "Object does not exist")
-    sha = git.put_commit(tree, parents, message, ctx.actor, ctx.world.clock())
+    author = ctx.body.get("author")
+    sha = git.put_commit(tree, parents, message, ctx.actor, ctx.world.clock(),
+                         author=author if isinstance(author, dict) else None)
     return web.json_response(ctx.world.render_commit(ctx.repo, sha), status=201)
 
 

@@ -22,8 +22,11 @@ import aiohttp
 import jwt
 from aiohttp import web
 
+from bot.simulator.ci import SimulatedCI
 from bot.simulator.git import iso
+from bot.simulator.model import Repo
 from bot.simulator.rest import DOCS, REPO_ROUTES, Ctx, GitHubError, paginate
+from bot.simulator.rest_code import CODE_ROUTES
 from bot.simulator.world import TOKEN_PERMISSIONS, World
 
 SECONDARY_DOCS = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
@@ -57,7 +60,7 @@ class _Fault:
 def _compile(template: str) -> re.Pattern[str]:
     """`{name}` matches one path segment (digits for ids and numbers), `{name*}` the rest of the path."""
     def group(m: re.Match[str]) -> str:
-        numeric = m[1] in ("number", "comment_id", "installation_id")
+        numeric = m[1] == "number" or m[1].endswith("_id")
         return f"(?P<{m[1]}>{'.+' if m[2] else r'[0-9]+' if numeric else '[^/]+'})"
     return re.compile(re.sub(r"\{(\w+)(\*?)\}", group, template))
 
@@ -87,6 +90,9 @@ class GitHubSimulator(World):
         self._writes: dict[str, collections.deque[float]] = collections.defaultdict(collections.deque)
         self._faults: list[_Fault] = []
         self._runner: web.AppRunner | None = None
+        self.deliveries: list[dict[str, Any]] = []
+        self.ci = SimulatedCI(self, self._deliver_ci)
+        self._ci_hook: tuple[str, str] | None = None  # (webhook URL, secret) for simulated CI
         app_routes: list[tuple[str, str, AppHandler, str]] = [
             ("POST", "/app/installations/{installation_id}/access_tokens", self._create_token, "jwt"),
             ("GET", "/app", self._get_app, "jwt"),
@@ -94,7 +100,7 @@ class GitHubSimulator(World):
             ("GET", "/installation/repositories", self._installation_repos, "token"),
         ]
         self._routes = [_Route(m, _compile(p), h, a) for m, p, h, a in app_routes]
-        self._routes += [_Route(m, _compile(p), h, "token") for m, p, h in REPO_ROUTES]
+        self._routes += [_Route(m, _compile(p), h, "token") for m, p, h in REPO_ROUTES + CODE_ROUTES]
 
     # ------------------------------------------------------------------ serving
     def make_app(self) -> web.Application:
@@ -102,6 +108,8 @@ class GitHubSimulator(World):
         app.router.add_post("/_sim/state", self._control_seed)
         app.router.add_get("/_sim/state", self._control_state)
         app.router.add_get("/_sim/requests", self._control_requests)
+        app.router.add_post("/_sim/ci", self._control_ci)
+        app.router.add_get("/_sim/codeload/{token}/{name}", self._download)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         return app
 
@@ -114,6 +122,7 @@ class GitHubSimulator(World):
         return self.base_url
 
     async def stop(self) -> None:
+        await self.ci.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -299,18 +308,78 @@ class GitHubSimulator(World):
     # ------------------------------------------------------------------ webhooks out
     async def deliver(self, url: str, secret: str, event: str, payload: dict, *,
                       delivery_id: str | None = None) -> int:
-        """POST a signed webhook delivery to `url` as GitHub does; returns the HTTP status."""
+        """POST a signed webhook delivery to `url` as GitHub does; returns the HTTP status.
+
+        Every delivery is logged in `deliveries` (id, event, action, url, status or error, payload); like
+        GitHub, the simulator gives up on an answer after 10 seconds."""
         body = json.dumps(payload).encode()
         signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        headers = {"X-GitHub-Event": event, "X-GitHub-Delivery": delivery_id or str(uuid.uuid4()),
+        record: dict[str, Any] = {"id": delivery_id or str(uuid.uuid4()), "event": event,
+                                  "action": payload.get("action"), "url": url, "status": None, "error": None,
+                                  "payload": payload}
+        self.deliveries.append(record)
+        headers = {"X-GitHub-Event": event, "X-GitHub-Delivery": record["id"],
                    "X-Hub-Signature-256": f"sha256={signature}", "Content-Type": "application/json",
                    "User-Agent": "GitHub-Hookshot/simulator",
                    "X-GitHub-Hook-Installation-Target-Type": "integration",
                    "X-GitHub-Hook-Installation-Target-ID": str(self.app_id)}
-        async with aiohttp.ClientSession() as session:
-            async with session.post(url, data=body, headers=headers) as resp:
-                await resp.read()
-                return resp.status
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+                async with session.post(url, data=body, headers=headers) as resp:
+                    await resp.read()
+                    record["status"] = resp.status
+                    return resp.status
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+            record["error"] = f"{type(exc).__name__}: {exc}"
+            raise
+
+    async def redeliver(self, delivery_id: str, url: str, secret: str) -> int:
+        """Send a logged delivery again with its original id to the App's (current) webhook URL, as an
+        operator does from the App's settings: GitHub itself never retries a failed delivery."""
+        record = next(r for r in self.deliveries if r["id"] == delivery_id)
+        return await self.deliver(url, secret, record["event"], record["payload"], delivery_id=delivery_id)
+
+    # ------------------------------------------------------------------ simulated CI
+    def enable_ci(self, webhook_url: str, secret: str, *, ignore: str = r"^chant-specs$", timeout: float = 60.0,
+                  hold: bool = False) -> None:
+        """From now on every branch head that moves (git refs, the contents API, `push`, `merge_pull`) on a
+        branch not matching `ignore` gets a check suite whose run `test` runs pytest on the commit (at most
+        `timeout` seconds), then signed `check_run` and `check_suite` deliveries to `webhook_url`.
+        `hold` keeps new suites queued, with nothing run or delivered, until `release_ci()`."""
+        self._ci_hook = (webhook_url, secret)
+        self.ci.enable(ignore=ignore, timeout=timeout, hold=hold)
+
+    def hold_ci(self) -> None:
+        """Keep suites that start from now on queued until `release_ci()`."""
+        self.ci.hold()
+
+    def release_ci(self) -> None:
+        """Stop holding: the held suites run and are delivered."""
+        self.ci.release()
+
+    async def ci_idle(self, timeout: float = 60.0) -> None:
+        """Wait until every started check suite is completed and its deliveries sent (RuntimeError if some
+        are held)."""
+        await self.ci.idle(timeout)
+
+    def head_moved(self, repo: Repo, branch: str, sha: str, before: str | None, actor: str) -> None:
+        self.ci.head_moved(repo, branch, sha, before, actor)
+
+    async def _deliver_ci(self, event: str, payload: dict) -> int:
+        assert self._ci_hook is not None
+        url, secret = self._ci_hook
+        return await self.deliver(url, secret, event, payload)
+
+    async def _download(self, request: web.Request) -> web.Response:
+        """The codeload side of a tarball link: no API token needed, the link's own token is the key."""
+        found = self.downloads.get(request.match_info["token"])
+        if found is None or found[2] <= self.clock():
+            return web.Response(status=404, text="Not Found")
+        full_name, sha, _ = found
+        repo = self.find_repo(full_name)
+        top = f"{repo.owner}-{repo.name}-{sha[:7]}"
+        return web.Response(body=repo.git.archive(sha, top), content_type="application/x-gzip",
+                            headers={"Content-Disposition": f"attachment; filename={top}.tar.gz"})
 
     # ------------------------------------------------------------------ control API (no auth, not recorded)
     async def _control_seed(self, request: web.Request) -> web.Response:
@@ -318,6 +387,20 @@ class GitHubSimulator(World):
 
     async def _control_state(self, request: web.Request) -> web.Response:
         return web.json_response({**self.dump(request.query.get("repo")), "violations": dict(self.violations)})
+
+    async def _control_ci(self, request: web.Request) -> web.Response:
+        """`{"webhook": {"url", "secret"}, "ignore", "timeout", "hold"}` enables CI; `{"hold": false}` alone
+        releases held suites."""
+        body = await request.json()
+        if "webhook" in body:
+            self.enable_ci(body["webhook"]["url"], body["webhook"]["secret"],
+                           ignore=body.get("ignore", r"^chant-specs$"), timeout=float(body.get("timeout", 60.0)),
+                           hold=bool(body.get("hold", False)))
+        elif body.get("hold") is False:
+            self.release_ci()
+        elif body.get("hold") is True:
+            self.hold_ci()
+        return web.json_response({"enabled": self.ci.settings is not None, "held": len(self.ci.held)})
 
     async def _control_requests(self, request: web.Request) -> web.Response:
         return web.json_response({"requests": self.requests, "violations": dict(self.violations)})
