@@ -23,7 +23,7 @@ from bot.services import specchain
 from bot.settings import Settings
 from bot.stages import runner
 from bot.store import Job, Store, open_store
-from bot.worker import Worker
+from bot.worker import LEASE, Worker
 from bot.writelimit import WritePacer
 
 if TYPE_CHECKING:
@@ -77,9 +77,10 @@ class Runtime:
     """Everything a process needs to take deliveries and/or run jobs."""
 
     def __init__(self, settings: Settings, *, store: Store | None = None, llm: object = "auto",
-                 agent_client: object = "auto", spec_commit_delay: float = 2.0) -> None:
+                 agent_client: object = "auto", spec_commit_delay: float = 2.0, job_lease: float = LEASE) -> None:
         self.settings = settings
         self.spec_commit_delay = spec_commit_delay
+        self.job_lease = job_lease
         self.store = store or open_store(settings.database_url)
         self.metrics = Metrics()
         self.llm = make_llm(settings) if llm == "auto" else llm
@@ -97,7 +98,7 @@ class Runtime:
         self.ctx = Context(store=self.store, github=app, settings=self.settings, metrics=self.metrics, llm=self.llm,
                            anthropic=self.agent_client, spec_commit_delay=self.spec_commit_delay)
         self.worker = Worker(self.store, self.run_job, concurrency=self.settings.concurrency, metrics=self.metrics,
-                             on_dead=self.report_dead, on_retry=self.report_delay)
+                             on_dead=self.report_dead, on_retry=self.report_delay, lease=self.job_lease)
 
     async def close(self) -> None:
         if self.session is not None:

@@ -52,6 +52,8 @@ async def simulator(app_key: KeyPair) -> GitHubSimulator:
     sim.add_repo(REPO, files=dict(FILES), collaborators=dict(PEOPLE))
     sim.add_installation(INSTALLATION, "acme", [REPO])
     await sim.start()
+    global _last_sim
+    _last_sim = sim
     yield sim
     await sim.stop()
 
@@ -103,10 +105,11 @@ class Bot:
         return comment
 
     async def idle(self, timeout: float = 15.0) -> None:
-        """Wait until no job is queued or running."""
+        """Wait until no job is running or due soon (a stage's CI timeout may wait, far in the future)."""
         async def done() -> bool:
             depth = await self.runtime.store.queue_depth()
-            return not depth.get("queued") and not depth.get("running")
+            due = await self.runtime.store.next_due()
+            return not depth.get("running") and (due is None or due > time.time() + 60)
         await eventually(done, timeout)
 
     async def triaged(self, number: int) -> list[dict]:
@@ -133,9 +136,10 @@ async def start_bot(simulator: GitHubSimulator, app_key: KeyPair, tmp_path: Path
     """Start chantbot in-process; keyword arguments override its settings (and `llm=` its triager)."""
     started: list[tuple[Runtime, TestServer]] = []
 
-    async def start(*, llm: object = None, spec_commit_delay: float = 0.0, **overrides: Any) -> Bot:
+    async def start(*, llm: object = None, agent_client: object = None, spec_commit_delay: float = 0.0,
+                    job_lease: float = 15.0, **overrides: Any) -> Bot:
         runtime = Runtime(bot_settings(simulator, app_key, tmp_path / "bot.db", **overrides), llm=llm,
-                          spec_commit_delay=spec_commit_delay)
+                          agent_client=agent_client, spec_commit_delay=spec_commit_delay, job_lease=job_lease)
         await runtime.open()
         server = TestServer(runtime.web_app(with_workers=True), host="127.0.0.1")
         await server.start_server()

@@ -9,9 +9,10 @@ from typing import Any
 import anthropic
 
 from bot.llm import LLMUnavailable, Usage
+from bot.stages.tools import MAX_WRITE_BYTES
 
 MAX_TOKENS = 8192
-MAX_KEPT_INPUT = 20_000  # characters of a tool_use input kept in the stored conversation (a refused 3 MiB write)
+MAX_KEPT_INPUT = MAX_WRITE_BYTES  # characters of one tool input kept: more than any tool accepts
 
 
 @dataclass(frozen=True)
@@ -73,13 +74,14 @@ def cached(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def stored(message: dict[str, Any]) -> dict[str, Any]:
-    """The assistant message as the run keeps it: huge tool inputs (refused anyway) cut down."""
+    """The assistant message as the run keeps it: a tool input too large for any tool to accept is replaced
+    by `{"cut": <characters>}`, which the tools refuse with the size (so a resumed run answers the same)."""
     content = []
     for block in message["content"]:
         if block.get("type") == "tool_use":
-            inputs = {k: (v[:MAX_KEPT_INPUT] + "[cut]" if isinstance(v, str) and len(v) > MAX_KEPT_INPUT else v)
-                      for k, v in (block.get("input") or {}).items()} if isinstance(block.get("input"), dict) \
-                else {}
+            raw = block.get("input")
+            inputs = {k: ({"cut": len(v)} if isinstance(v, str) and len(v) > MAX_KEPT_INPUT else v)
+                      for k, v in raw.items()} if isinstance(raw, dict) else {}
             block = {**block, "input": inputs}
         content.append(block)
     return {"role": "assistant", "content": content}
@@ -112,4 +114,8 @@ async def turn(client: anthropic.AsyncAnthropic, *, model: str, system: list[dic
     content = [b for b in (_block(block) for block in message.content or ()) if b is not None]
     if not content:
         content = [{"type": "text", "text": "(no answer)"}]
-    return Turn({"role": "assistant", "content": content}, Usage.of(message.usage), message.stop_reason)
+    usage = Usage.of(message.usage)
+    # The API never bills more output than max_tokens; a larger report is not a real charge.
+    usage = Usage(usage.input_tokens, min(usage.output_tokens, max_tokens), usage.cache_read_input_tokens,
+                  usage.cache_creation_input_tokens)
+    return Turn({"role": "assistant", "content": content}, usage, message.stop_reason)

@@ -10,6 +10,7 @@ commit only when the tree differs, comments by marker).
 from __future__ import annotations
 
 import datetime
+import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -709,6 +710,10 @@ async def refresh_comment(ctx: Context, gh: GitHubAPI, repo: str, number: int, c
     if not rows:
         return
     body = view.workflow_comment(rows, footer=view.footer(issue_state.get("approval"), issue_state.get("chain")))
+    digest = hashlib.sha1(body.encode()).hexdigest()
+    if issue_state.get("workflow_comment_id") and issue_state.get("workflow_comment_sha") == digest:
+        return  # unchanged: no write
+    issue_state["workflow_comment_sha"] = digest
     issue_state["workflow_comment_id"] = await issueops.upsert_comment(
         gh, repo, number, view.WORKFLOW_MARKER, body, known_id=issue_state.get("workflow_comment_id"),
         may_exist=True)

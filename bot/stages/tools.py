@@ -204,6 +204,9 @@ class Workspace:
             return Result(problem, True)
         if not path_allowed(path, self.writes_allowed):
             return Result(f"this stage may not write {path}; it may write: {', '.join(self.writes_allowed)}", True)
+        if isinstance(content, dict) and isinstance(content.get("cut"), int):
+            return Result(f"{path} would be {content['cut']} characters; one file may be at most "
+                          f"{MAX_WRITE_BYTES} bytes", True)
         if not isinstance(content, str):
             return Result("content must be the whole file as text", True)
         size = len(content.encode("utf-8"))
