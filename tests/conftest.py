@@ -52,8 +52,6 @@ async def simulator(app_key: KeyPair) -> GitHubSimulator:
     sim.add_repo(REPO, files=dict(FILES), collaborators=dict(PEOPLE))
     sim.add_installation(INSTALLATION, "acme", [REPO])
     await sim.start()
-    global _last_sim
-    _last_sim = sim
     yield sim
     await sim.stop()
 

@@ -98,7 +98,7 @@ async def finished(bot, number: int, stage: str, timeout: float = 30.0) -> dict:
         await bot.runtime.store.queue_depth()
         found = specs_of(bot.sim, number, stage)
         return found and found[-1]["status"] in ("completed", "failed", "needs_attention") and found[-1]
-    spec = await eventually(ended, timeout)
+    await eventually(ended, timeout)
     await bot.idle(timeout)
     return specs_of(bot.sim, number, stage)[-1]
 
