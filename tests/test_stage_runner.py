@@ -350,3 +350,27 @@ async def test_review_posts_once_across_re_reviews(world, fake_llm):
     await finished(bot, n, "review")
     [pull] = bot.sim.pulls(REPO)
     assert len(bot.sim.reviews(REPO, pull["number"])) == 1
+
+
+TRACE_BUG = ("Saving crashes in columns", "Traceback (most recent call last):\n"
+             '  File "/usr/lib/python3.11/site-packages/widgets/layout.py", line 8, in columns\n'
+             "    return width // (column + gap)\nZeroDivisionError: integer division or modulo by zero\n\n"
+             "Calling `columns(10, 0, 0)` after `Widget.resize` crashes; see also src/widgets/core.py:1")
+
+
+async def test_without_a_model_research_writes_a_dossier_and_stays_pending(simulator, start_bot):
+    for path, text in CODE.items():
+        simulator.set_file(REPO, path, text)
+    bot = await start_bot()
+    n = await bot.open_issue(*TRACE_BUG)
+    await bot.triaged(n)
+    await bot.comment(n, "/research", user="writer")
+    await bot.idle()
+    [spec] = specs_of(bot.sim, n, "research")
+    assert spec["status"] == "pending"
+    dossier = bot.sim.files(REPO, branch="chant-specs")[f".chant/research/issue-{n}-dossier.md"]
+    assert "`src/widgets/layout.py:8`: `return width // (column + gap)`" in dossier
+    assert "`src/widgets/core.py:1`" in dossier and "`columns`" in dossier
+    assert "src/widgets/layout.py:4: def columns(" in dossier
+    comment = workflow_comment(bot.sim, n)
+    assert "needs a model" in comment and f"chant work {spec['path'][13:-3]}" in comment

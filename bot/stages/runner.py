@@ -9,6 +9,7 @@ commit only when the tree differs, comments by marker).
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import hashlib
 import logging
@@ -25,7 +26,7 @@ from bot.repoconfig import RepoConfig
 from bot.services import config as configs
 from bot.services import labelling, specchain
 from bot.specbranch import ensure_branch
-from bot.stages import agent, ci, documents, git, results, view
+from bot.stages import agent, ci, documents, dossier, git, results, view
 from bot.stages.tools import Result, Workspace
 from bot.store import Run
 
@@ -97,12 +98,19 @@ async def start(ctx: Context, gh: GitHubAPI, *, repo: str, issue: dict[str, Any]
     data = {"issue": issue_data(issue), "spec_id": record.spec_id, "spec_path": record.path,
             "requested_by": requested_by}
     if ctx.anthropic is None:
-        await _write_spec(ctx, repo, installation_id, config, data, stage, status="pending")
+        extra, what = {}, ""
+        if stage == "research":
+            path, text = await _dossier(ctx, gh, repo, issue_of(data), record.spec_id)
+            extra[path] = text
+            what = f" chantbot wrote a dossier of the evidence it found in the repository to `{path}`."
+        await _write_spec(ctx, repo, installation_id, config, data, stage, status="pending", extra=extra)
         await _note(ctx, repo, number, stage, "needs a person",
-                    f"needs a model (no ANTHROPIC_API_KEY): run it locally with `chant work {record.spec_id}`")
+                    f"needs a model (no ANTHROPIC_API_KEY): run it locally with `chant work {record.spec_id}`"
+                    + (f"; evidence dossier: `{next(iter(extra))}`" if extra else ""))
         await refresh_comment(ctx, gh, repo, number, config)
         return Started(True, f"Wrote the pending {stage} spec `{record.spec_id}`. No model is configured, so no "
-                             f"agent runs here; a maintainer can run it locally with `chant work {record.spec_id}`.")
+                             f"agent runs here; a maintainer can run it locally with `chant work {record.spec_id}`."
+                             + what)
     busy = [r.stage for r in await ctx.store.runs_for_issue(repo, number) if r.status in ACTIVE]
     run = None if busy else await ctx.store.start_run(repo, number, stage, installation_id, data)
     if run is None:
@@ -140,6 +148,16 @@ async def auto_start(ctx: Context, gh: GitHubAPI, payload: dict[str, Any], insta
     if config.stage(stage).auto:
         await start(ctx, gh, repo=repo, issue=issue, stage=stage, installation_id=installation_id,
                     requested_by="chantbot", config=config)
+
+
+async def _dossier(ctx: Context, gh: GitHubAPI, repo: str, issue: IssueText, spec_id: str) -> tuple[str, str]:
+    """Research's document when no model is configured: the evidence chantbot can gather by itself."""
+    _, commit = await git.base_commit(gh, repo, issue.number)
+    snapshot = await ctx.snapshots.get(gh, repo, commit)
+    related = await ctx.store.similar_issues(repo, f"{issue.title}\n{issue.body[:2000]}", exclude=issue.number)
+    found = await asyncio.to_thread(dossier.gather, issue, snapshot, related)
+    found = await dossier.with_history(gh, repo, found)
+    return f".chant/research/issue-{issue.number}-dossier.md", dossier.render(issue, found, spec_id)
 
 
 async def _note(ctx: Context, repo: str, number: int, stage: str, state: str | None, detail: str | None) -> None:
