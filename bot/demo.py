@@ -1,7 +1,10 @@
 """`python -m bot demo`: chantbot's whole flow offline, against the built-in GitHub simulator.
 
-It starts the simulator and chantbot (web and workers) on this machine, opens realistic issues,
-lets maintainers and an outsider comment commands, and prints what each person would see.
+It starts the simulator (whose CI really runs the demo repository's tests) and chantbot on this
+machine, opens realistic issues, lets maintainers and an outsider comment commands, takes one real
+bug from report to an approved fix with release notes, and prints what each person would see.
+Without ANTHROPIC_API_KEY the stage agents follow a script played by chantbot's fake Messages API,
+and the demo says so.
 """
 
 from __future__ import annotations
@@ -25,9 +28,22 @@ INSTALLATION = 1
 APP_ID = 1
 SECRET = "demo-secret"
 PEOPLE = {"maria": "maintain", "tom": "triage", "outsider": "none"}
+CONFIG = "# chantbot: the demo asks for every stage explicitly, except research after a reproduction.\n" \
+         "stages:\n  reproduce: {auto: false}\n"
+LAYOUT = ('"""Layout helpers."""\n\n\ndef columns(width: int, column: int, gap: int) -> int:\n'
+          '    """How many columns of `column` pixels fit in `width`, with `gap` pixels between two columns."""\n'
+          '    if column <= 0:\n        raise ValueError("column must be positive")\n'
+          '    return width // (column + gap)\n')
+FIXED_LAYOUT = LAYOUT.replace("return width // (column + gap)", "return (width + gap) // (column + gap)")
 FILES = {
     "README.md": "# widgets\n\nSmall widgets for acme.\n",
+    "pyproject.toml": '[tool.pytest.ini_options]\npythonpath = ["src"]\n',
+    "src/widgets/__init__.py": "from widgets.core import Widget\nfrom widgets.layout import columns\n",
     "src/widgets/core.py": "class Widget:\n    def __init__(self, size: int) -> None:\n        self.size = size\n",
+    "src/widgets/layout.py": LAYOUT,
+    "tests/test_layout.py": "from widgets import columns\n\n\ndef test_one_column_fits_its_own_width():\n"
+                            "    assert columns(30, 30, 5) == 1\n",
+    "docs/usage.md": "# Usage\n\n`columns(width, column, gap)` says how many columns fit in a width.\n",
 }
 
 HISTORY = [  # closed, labelled issues the local triager learns from
@@ -60,13 +76,29 @@ CASES = [
 
 
 async def _idle(runtime: Runtime, timeout: float = 60.0) -> None:
+    """Until no job runs or is due within a minute (a stage's CI timeout waits far in the future)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         depth = await runtime.store.queue_depth()
-        if not depth.get("queued") and not depth.get("running"):
+        due = await runtime.store.next_due()
+        if not depth.get("running") and (due is None or due > time.time() + 60):
             return
         await asyncio.sleep(0.1)
     raise RuntimeError("chantbot did not finish within the demo's time")
+
+
+async def _settle(sim: GitHubSimulator, runtime: Runtime, number: int, timeout: float) -> None:
+    """Until the issue's stage runs have ended: CI done, webhooks delivered, chantbot idle."""
+    deadline = time.monotonic() + timeout
+    while True:
+        await sim.ci_idle(timeout)
+        await _idle(runtime, timeout)
+        runs = await runtime.store.runs_for_issue(REPO, number)
+        if not any(run.status in ("queued", "running", "waiting_ci") for run in runs):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError("the stages did not end within the demo's time")
+        await asyncio.sleep(0.2)
 
 
 def _rule(title: str) -> str:
@@ -87,21 +119,186 @@ def _show_issue(sim: GitHubSimulator, number: int, *, quiet: bool) -> None:
         _show(comments[-1]["body"])
 
 
+BUG = ("columns() drops a column that fits exactly",
+       "`columns(100, 30, 5)` returns 2, but three 30px columns with two 5px gaps fit exactly in 100px:\n\n"
+       "```python\n>>> from widgets import columns\n>>> columns(100, 30, 5)\n2\n```\n\n"
+       "Expected 3. widgets 1.4.0, Python 3.11 on Debian.", "frank")
+REPRO = ("from widgets import columns\n\n\ndef test_columns_that_fit_exactly_are_counted():\n"
+         "    \"\"\"Issue: three 30px columns and two 5px gaps fill 100px exactly.\"\"\"\n"
+         "    assert columns(100, 30, 5) == 3\n")
+ROOT_CAUSE = ("columns() divides the width by column + gap, which counts a gap after the last column too; "
+              "a row of n columns needs n * column + (n - 1) * gap pixels.")
+RELEASE_NOTE = "columns() now counts a column that fits exactly (it used to drop the last one)."
+
+
+def _step(name: str, **inputs: object) -> dict:
+    return {"name": name, "input": inputs}
+
+
+AGENT_SCRIPTS = {  # what the scripted agents do when no ANTHROPIC_API_KEY is set
+    "reproduce": [_step("read_file", path="src/widgets/layout.py"),
+                  _step("write_file", path="tests/test_columns_exact_fit.py", content=REPRO),
+                  {"name": "submit", "fill_text": "columns(100, 30, 5) returns 2; the new test expects 3.",
+                   "input": {"command": "python -m pytest tests/test_columns_exact_fit.py"}}],
+    "research": [_step("search_code", query="def columns"), _step("read_file", path="src/widgets/layout.py"),
+                 {"name": "submit", "fill_text": "See the root cause.", "input": {
+                     "summary": "The division counts one gap too many.", "root_cause": ROOT_CAUSE,
+                     "evidence": [{"location": "src/widgets/layout.py:8", "note": "width // (column + gap)"}],
+                     "approaches": [
+                         {"name": "Add one gap to the width", "description": "(width + gap) // (column + gap)",
+                          "trade_offs": "One line; exact for every positive input."},
+                         {"name": "Loop and count", "description": "Add columns while they fit.",
+                          "trade_offs": "Obvious, but slower for wide layouts and more code to test."}],
+                     "recommendation": "Add one gap to the width: the smallest change, and exact.",
+                     "edge_cases": ["a width smaller than one column", "a zero gap"],
+                     "files_to_modify": ["src/widgets/layout.py"]}}],
+    "implement": [_step("read_file", path="src/widgets/layout.py"),
+                  _step("write_file", path="src/widgets/layout.py", content=FIXED_LAYOUT),
+                  {"name": "submit", "fill_text": "Counted the gaps between columns only.",
+                   "input": {"release_notes": RELEASE_NOTE, "change_type": "fix"}}],
+    "review": [_step("read_file", path="src/widgets/layout.py"),
+               {"name": "submit", "fill_text": "The fix matches the research; the reproduction covers it.", "input": {
+                   "findings": [{"path": "src/widgets/layout.py", "line": 8,
+                                 "body": "Correct: n columns need n - 1 gaps, so adding one gap to the width "
+                                         "before dividing counts exactly."}],
+                   "reproduction_passes": True, "edge_cases_covered": True, "docs_needed": False}}],
+}
+
+
+async def _comment(sim: GitHubSimulator, url: str, number: int, user: str, body: str) -> int:
+    comment = sim.add_comment(REPO, number, body=body, user=user)
+    return await sim.deliver(url, SECRET, "issue_comment", sim.comment_payload("created", REPO, number, comment["id"]))
+
+
+def _workflow_comment(sim: GitHubSimulator, number: int) -> str:
+    found = [c["body"] for c in sim.comments(REPO, number, bot_only=True) if "chantbot:workflow" in c["body"]]
+    return found[-1] if found else ""
+
+
+def _last_reply(sim: GitHubSimulator, number: int) -> str:
+    found = [c["body"] for c in sim.comments(REPO, number, bot_only=True) if "chantbot:reply" in c["body"]]
+    return found[-1] if found else ""
+
+
+async def _triage_cases(sim: GitHubSimulator, runtime: Runtime, url: str, *, quiet: bool) -> None:
+    numbers = []
+    for what, title, body, user in CASES:
+        issue = sim.add_issue(REPO, title=title, body=body, user=user)
+        numbers.append(issue["number"])
+        status = await sim.deliver(url, SECRET, "issues", sim.issue_payload("opened", REPO, issue["number"]))
+        print(_rule(f"#{issue['number']} {what}: {title!r} by {user} -> HTTP {status}"))
+        await _idle(runtime)
+        _show_issue(sim, issue["number"], quiet=quiet)
+    await _idle(runtime)
+    specs = sorted(p for p in sim.files(REPO, branch="chant-specs") if p.startswith(".chant/"))
+    print(_rule("spec files on the chant-specs branch"))
+    print("\n".join("  " + p for p in specs) or "  (none)")
+
+    feature = numbers[2]
+    for user, body in (("maria", "/priority high"), ("outsider", "/approve")):
+        status = await _comment(sim, url, feature, user, body)
+        await _idle(runtime)
+        print(_rule(f"#{feature}: {user} ({PEOPLE.get(user, 'read')}) comments {body!r} -> HTTP {status}"))
+        print(f"labels: {', '.join(sorted(sim.labels_on(REPO, feature)))}")
+        if body != "/priority high":
+            print("chantbot's reply:\n")
+            _show(_last_reply(sim, feature))
+
+
+async def _workflow_case(sim: GitHubSimulator, runtime: Runtime, url: str, *, quiet: bool) -> None:
+    """One real bug from report to an approved fix and a draft release, every step a chant spec."""
+    title, body, user = BUG
+    issue = sim.add_issue(REPO, title=title, body=body, user=user)
+    n = issue["number"]
+    branch = f"chant/issue-{n}"
+    await sim.deliver(url, SECRET, "issues", sim.issue_payload("opened", REPO, n))
+    print(_rule(f"the workflow on a real bug: #{n} {title!r} by {user}"))
+    await _idle(runtime)
+    print(f"triaged: labels {', '.join(sorted(sim.labels_on(REPO, n)))}")
+
+    async def command(who: str, text: str, *, wait: float = 120.0) -> None:
+        await _comment(sim, url, n, who, text)
+        await _settle(sim, runtime, n, wait)
+        print(_rule(f"#{n}: {who} ({PEOPLE.get(who, 'read')}) comments {text!r}"))
+
+    await command("maria", "/reproduce")
+    suites = sim.check_suites(REPO, branch)
+    print(f"branch {branch}: {', '.join(sorted(p for p in sim.files(REPO, branch=branch) if p.startswith('tests/')))}")
+    print(f"CI on the reproduction commit: {', '.join(str(s['conclusion']) for s in suites)} (pytest really ran)")
+    pulls = [p for p in sim.pulls(REPO) if p["head"]["ref"] == branch]
+    if pulls:
+        print(f"draft pull request #{pulls[0]['number']}: {pulls[0]['title']!r}")
+    print("research started on its own after the reproduction (auto); its write-up:")
+    doc = sim.files(REPO, branch="chant-specs").get(f".chant/research/issue-{n}-root-cause.md", "(none)")
+    _show(doc if not quiet else doc.split("## Evidence")[0])
+    print("\nthe workflow comment now reads:\n")
+    _show(_workflow_comment(sim, n))
+
+    await command("maria", "/implement", wait=180.0)
+    suites = sim.check_suites(REPO, branch)
+    print(f"CI on the fix: {suites[-1]['conclusion'] if suites else 'none'}")
+    if pulls:
+        pull = sim.pull(REPO, pulls[0]["number"])
+        print(f"pull request #{pull['number']} says: {pull['body'].splitlines()[0]!r}")
+        for review in sim.reviews(REPO, pull["number"]):
+            print(f"independent review ({review['state']}):")
+            _show(review["body"])
+        for note in sim.review_comments(REPO, pull["number"]):
+            print(f"  on {note['path']} line {note['line']}: {note['body']}")
+        status = next((st for st in sim.statuses(REPO, branch) if st["context"] == "chantbot/approval"), None)
+        print(f"commit status chantbot/approval: {status['state'] if status else 'none'}")
+    for who in ("outsider", "maria"):
+        await command(who, "/approve")
+        _show(_last_reply(sim, n))
+        status = next((st for st in sim.statuses(REPO, branch) if st["context"] == "chantbot/approval"), None)
+        print(f"commit status chantbot/approval: {status['state'] if status else 'none'}")
+
+    sim.label_issue(REPO, n, "v1.5.0", user="maria")
+    await command("maria", "/release-notes v1.5.0")
+    for release in sim.releases(REPO):
+        print(f"draft release {release['tag_name']} (draft: {release['draft']}):")
+        _show(release["body"])
+    print("\nthe workflow comment at the end:\n")
+    _show(_workflow_comment(sim, n))
+    runs = await runtime.store.runs_for_issue(REPO, n)
+    print(_rule("what each stage run cost (tokens as the Messages API reported them)"))
+    for run in runs:
+        usage = run.data.get("usage") or {}
+        print(f"  {run.stage:<10} {run.status:<7} {run.data.get('turns', 0):>2} model calls, "
+              f"{usage.get('input_tokens', 0) + usage.get('cache_read_input_tokens', 0) + usage.get('cache_creation_input_tokens', 0):>6} "
+              f"input tokens ({usage.get('cache_read_input_tokens', 0)} from the cache), "
+              f"{usage.get('output_tokens', 0):>5} output, ${run.data.get('usd', 0.0):.4f}")
+
+
 async def run(*, quiet: bool = False, api_key: str | None = None) -> int:
     """Run the showcase; returns the process exit status."""
+    from bot.fakellm import FakeMessagesAPI
+    from bot.llm import make_client
+
     private, public = app_key_pair()
     sim = GitHubSimulator(app_id=APP_ID, public_key_pem=public, app_slug="chantbot")
-    sim.add_repo(REPO, files=dict(FILES), collaborators=dict(PEOPLE))
+    sim.write_limits = [(1000, 60.0)]  # the demo's GitHub lets it move faster than github.com would
+    sim.add_repo(REPO, files={**FILES, ".github/chantbot.yml": CONFIG}, collaborators=dict(PEOPLE))
     sim.add_installation(INSTALLATION, "acme", [REPO])
     for title, body, label in HISTORY:
         sim.add_issue(REPO, title=title, body=body, user="someone", labels=[label], state="closed")
     await sim.start()
+    fake = None
+    if not api_key:
+        fake = FakeMessagesAPI()
+        await fake.start()
+        for stage, steps in AGENT_SCRIPTS.items():
+            fake.agent_script(stage, steps)
+    started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="chantbot-demo-") as tmp:
         settings = Settings(port=0, host="127.0.0.1", app_id=str(APP_ID), private_key=private,
                             webhook_secrets=(SECRET,), github_api_url=sim.base_url, anthropic_api_key=api_key,
                             database_url=f"sqlite:///{Path(tmp) / 'chantbot.db'}", concurrency=4,
-                            write_limits=parse_write_limits("80/min,500/hour"))
-        runtime = Runtime(settings)
+                            write_limits=parse_write_limits("1000/min"))
+        agent = None
+        if fake is not None:
+            agent = make_client(api_key="demo", max_retries=0).with_options(base_url=fake.base_url)
+        runtime = Runtime(settings, llm=None if fake else "auto", agent_client=agent if fake else "auto")
         await runtime.open()
         runner = web.AppRunner(runtime.web_app(with_workers=True), shutdown_timeout=1.0)
         await runner.setup()
@@ -109,44 +306,28 @@ async def run(*, quiet: bool = False, api_key: str | None = None) -> int:
         await site.start()
         port = runner.addresses[0][1]
         url = f"http://127.0.0.1:{port}/webhook"
+        sim.enable_ci(url, SECRET)
         try:
             print(_rule("chantbot demo: the built-in GitHub simulator at " + sim.base_url))
             print(f"triager: {'Claude (' + settings.model + ')' if api_key else 'local (no ANTHROPIC_API_KEY set)'}")
+            print("stage agents: " + (f"Claude ({settings.model})" if api_key else
+                                      "scripted (no ANTHROPIC_API_KEY set): chantbot's fake Messages API plays "
+                                      "each agent's tool calls; CI, commits, reviews and statuses are real "
+                                      "against the simulator"))
             status = await sim.deliver(url, SECRET, "installation_repositories", {
                 "action": "added", "installation": {"id": INSTALLATION},
                 "repositories_added": [{"full_name": REPO}], "sender": {"login": "maria", "type": "User"}})
             print(f"installation event -> HTTP {status}; chantbot indexes {REPO}'s closed issues")
             await _idle(runtime)
-            numbers = []
-            for what, title, body, user in CASES:
-                issue = sim.add_issue(REPO, title=title, body=body, user=user)
-                numbers.append(issue["number"])
-                status = await sim.deliver(url, SECRET, "issues", sim.issue_payload("opened", REPO, issue["number"]))
-                print(_rule(f"#{issue['number']} {what}: {title!r} by {user} -> HTTP {status}"))
-                await _idle(runtime)
-                _show_issue(sim, issue["number"], quiet=quiet)
-            await _idle(runtime)
-            specs = sorted(p for p in sim.files(REPO, branch="chant-specs") if p.startswith(".chant/"))
-            print(_rule("spec files on the chant-specs branch"))
-            print("\n".join("  " + p for p in specs) or "  (none)")
-
-            feature = numbers[2]
-            for user, body in (("maria", "/priority high"), ("maria", "/research"), ("outsider", "/approve")):
-                comment = sim.add_comment(REPO, feature, body=body, user=user)
-                status = await sim.deliver(url, SECRET, "issue_comment",
-                                           sim.comment_payload("created", REPO, feature, comment["id"]))
-                await _idle(runtime)
-                print(_rule(f"#{feature}: {user} ({PEOPLE.get(user, 'read')}) comments {body!r} -> HTTP {status}"))
-                print(f"reactions on the comment: {' '.join(sim.reactions(comment['id'])) or '(none)'}")
-                print(f"labels: {', '.join(sorted(sim.labels_on(REPO, feature)))}")
-                replies = [c for c in sim.comments(REPO, feature, bot_only=True) if "chantbot:reply" in c["body"]]
-                if replies and body != "/priority high":
-                    print("chantbot's reply:\n")
-                    _show(replies[-1]["body"])
+            await _triage_cases(sim, runtime, url, quiet=quiet)
+            await _workflow_case(sim, runtime, url, quiet=quiet)
             specs = sorted(p for p in sim.files(REPO, branch="chant-specs") if p.startswith(".chant/specs/"))
-            print(_rule(f"{len(specs)} specs on chant-specs; GitHub requests made: {len(sim.requests)}"))
+            print(_rule(f"{len(specs)} specs on chant-specs; GitHub requests made: {len(sim.requests)}; "
+                        f"wall time {time.monotonic() - started:.1f} s"))
         finally:
             await runner.cleanup()
             await runtime.close()
+            if fake is not None:
+                await fake.stop()
             await sim.stop()
     return 0
