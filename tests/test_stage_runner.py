@@ -156,6 +156,7 @@ async def test_the_whole_chain_to_an_approved_fix_and_a_draft_release(world, fak
     head = bot.sim.check_suites(REPO, branch)[-1]
     assert head["conclusion"] == "success"
     assert spec["status"] == "completed" and RELEASE_NOTE in spec["body"].split("## Release Notes", 1)[1]
+    assert "- [x] The reproduction test now passes in that CI run: `tests/test_issue_columns.py`" in spec["body"]
     [pull] = [p for p in bot.sim.pulls(REPO) if p["head"]["ref"] == branch]
     assert f"Fixes #{n}" in pull["body"] and "chantbot/approval" in pull["body"]
 

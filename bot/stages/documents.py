@@ -54,6 +54,7 @@ class Facts:
     usd: float = 0.0
     reason: str = ""
     evidence: tuple[tuple[str, str, bool], ...] = field(default=())  # (location, note, exists)
+    reproduction: tuple[str, ...] = ()  # the reproduction's test files (implement: they ran in CI)
 
 
 def _items(values: Sequence[Any], limit: int = 600) -> str:
@@ -142,9 +143,12 @@ def criteria(stage: str, data: dict[str, Any], facts: Facts, output: str | None)
                 f"{len(data.get('approaches') or [])} approaches compared with their trade-offs",
                 "One approach recommended, with the reason", f"Analysis {doc}; no code changed"]
     if stage == "implement":
-        return [f"The change is committed: {', '.join(code(c[:12]) for c in facts.commits)}",
-                f"The repository's CI passed on it: {line(facts.ci, 200)}",
-                "Release notes are written in this spec's `## Release Notes` section", f"Summary {doc}"]
+        met = [f"The change is committed: {', '.join(code(c[:12]) for c in facts.commits)}",
+               f"The repository's CI passed on it: {line(facts.ci, 200)}"]
+        if facts.reproduction:
+            met.append(f"The reproduction test now passes in that CI run: "
+                       f"{', '.join(code(p) for p in facts.reproduction)}")
+        return met + ["Release notes are written in this spec's `## Release Notes` section", f"Summary {doc}"]
     if stage == "review":
         return [f"One review with {len(data.get('findings') or [])} finding(s) posted on pull request {facts.pull}",
                 f"Review {doc}"]

@@ -228,8 +228,12 @@ async def _begin(s: Step) -> None:
     branch, commit = await git.base_commit(gh, repo, s.number)
     chain = await _chain(ctx, repo, s.number, s.run.stage)
     extra = await _review_diff(s) if s.run.stage == "review" else ""
+    earlier = {r.stage: r for r in await ctx.store.runs_for_issue(repo, s.number) if r.status == "done"}
     if s.run.stage == "implement":
         extra = "The research above is your primary guide: implement its recommended approach." + extra
+        s.data["reproduction"] = list((earlier.get("reproduce") or _NONE).data.get("written") or [])
+    if s.run.stage == "document":
+        s.data["documents"] = list((earlier.get("implement") or _NONE).data.get("written") or [])
     s.data.update(base={"branch": branch, "commit": commit}, turns=0, usd=0.0, usage=_usage_dict(Usage()),
                   overlay={}, started=_now(ctx), waited=0.0, llm_failures=0, commits=[], ci_round=0,
                   model=s.config.model or ctx.settings.model,
@@ -357,8 +361,11 @@ async def _instructions(s: Step) -> tuple[list[dict[str, Any]], list[dict[str, A
     override = await s.ctx.repos.file(s.gh, s.run.repo, prompts.override_path(stage))
     try:
         prompt = prompts.parse(override, name=stage) if override else prompts.packaged(stage)
-    except ValueError:
+    except ValueError as exc:  # a broken override is the repository's configuration problem, not a failed run
         prompt = prompts.packaged(stage)
+        if not s.data.get("prompt_problem"):
+            s.data["prompt_problem"] = f"{prompts.override_path(stage)} is invalid ({str(exc)[:150]}); " \
+                                       "chantbot used its packaged prompt"
     spec_text = s.data.get("spec_text", "")
     _, body = specs.parse_front_matter(spec_text) if spec_text else ({}, "")
     title = next((line[2:] for line in body.splitlines() if line.startswith("# ")), f"{stage} issue #{s.number}")
@@ -501,16 +508,17 @@ async def _post_review(s: Step) -> None:
     repo, number = s.run.repo, pull["number"]
     findings = (s.data["submission"].get("findings") or [])[:results.MAX_FINDINGS]
     placeable = [f for f in findings if int(f["line"]) in set(pull["lines"].get(f["path"], []))]
-    loose = [f for f in findings if f not in placeable]
+    existing = None
+    async for review in s.gh.getiter(f"/repos/{repo}/pulls/{number}/reviews?per_page=100"):
+        if view.REVIEW_MARKER in (review.get("body") or "") and (review.get("user") or {}).get("type") == "Bot":
+            existing = review
+    # A re-review edits chantbot's one review, so every finding goes into its body then.
+    loose = findings if existing is not None else [f for f in findings if f not in placeable]
     body = "\n\n".join([view.REVIEW_MARKER, "**chantbot review** (independent of the implementation run; "
                         "advisory: approval is a maintainer's `/approve`)",
                         documents.prose(s.data["submission"].get("summary"), 3000)]
                        + [f"- `{documents.line(f['path'], 200)}` line {int(f['line'])}: {documents.line(f['body'], 600)}"
                           for f in loose])
-    existing = None
-    async for review in s.gh.getiter(f"/repos/{repo}/pulls/{number}/reviews?per_page=100"):
-        if view.REVIEW_MARKER in (review.get("body") or "") and (review.get("user") or {}).get("type") == "Bot":
-            existing = review
     if existing is not None:
         await s.gh.put(f"/repos/{repo}/pulls/{number}/reviews/{existing['id']}", data={"body": body})
         s.data["review_id"] = existing["id"]
@@ -584,6 +592,7 @@ def _facts(data: dict[str, Any], outcome: str, reason: str = "") -> documents.Fa
     pull = data.get("pull") or {}
     written = sorted(set(data.get("written") or []))
     return documents.Facts(outcome=outcome, written=tuple(written), commits=tuple(data.get("commits") or []),
+                           reproduction=tuple(data.get("reproduction") or ()),
                            ci=data.get("ci", ""), pull=f"#{pull['number']}" if pull.get("number") else "",
                            turns=int(data.get("turns", 0)), usd=float(data.get("usd", 0.0)), reason=reason,
                            evidence=tuple((e[0], e[1], bool(e[2])) for e in data.get("evidence") or []))
@@ -675,7 +684,7 @@ async def _write_spec(ctx: Context, repo: str, installation_id: int, config: Rep
         if facts and status == "completed" else None,
         release_notes=documents.prose(submission.get("release_notes"), 2000)
         if stage == "implement" and submission.get("release_notes") else None,
-        tracks=tuple(str(t)[:200] for t in submission.get("tracks") or ()) or tuple(data.get("written") or ()),
+        tracks=tuple(str(t)[:200] for t in submission.get("tracks") or ()) or tuple(data.get("documents") or ()),
     )
     text = specs.stage_spec(stage, spec_id=record.spec_id, issue=issue_of(data), informed_by=informed,
                             depends_on=[r.spec_id for r in before][-1:],
@@ -686,6 +695,7 @@ async def _write_spec(ctx: Context, repo: str, installation_id: int, config: Rep
 
 
 _STATE = {"queued": "queued", "running": "running", "waiting_ci": "waiting for CI"}
+_NONE = Run(0, "", 0, "", 0, "none", None, {}, 0, 0.0, 0.0)
 
 
 async def refresh_comment(ctx: Context, gh: GitHubAPI, repo: str, number: int, config: RepoConfig) -> None:
@@ -710,7 +720,7 @@ async def refresh_comment(ctx: Context, gh: GitHubAPI, repo: str, number: int, c
         if data.get("ci_url"):
             links.append(("CI", data["ci_url"]))
         if run.status in _STATE:
-            state, detail = _STATE[run.status], ""
+            state, detail = _STATE[run.status], data.get("prompt_problem", "")
             if run.status == "waiting_ci":
                 detail = f"checks on {str(run.waiting_sha)[:7]}"
         elif run.status == "done":
