@@ -2,12 +2,37 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Mapping
 
 from bot.writelimit import WriteLimit, parse_write_limits
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
+GITHUB_WEB_URL = "https://github.com"
+GITHUB_API_URL = "https://api.github.com"
+MAX_ENV_FILE = 1024 * 1024
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+# (variable, default, meaning): what `serve --help` lists; docs/operating.md says the same at more length.
+ENVIRONMENT = (
+    ("PORT", "8000", "HTTP port"),
+    ("HOST", "0.0.0.0", "bind address"),
+    ("GITHUB_APP_ID", "required", "the App's id (a number)"),
+    ("GITHUB_PRIVATE_KEY", "", "the App's PEM private key as text (literal \\n accepted), or"),
+    ("GITHUB_PRIVATE_KEY_PATH", "", "a file holding it; one of the two is required"),
+    ("GITHUB_WEBHOOK_SECRET", "required", "webhook secrets, comma-separated for rotation"),
+    ("GITHUB_API_URL", GITHUB_API_URL, "REST base URL (GitHub Enterprise Server: GITHUB_URL/api/v3)"),
+    ("GITHUB_URL", GITHUB_WEB_URL, "GitHub's web address (register; GitHub Enterprise Server)"),
+    ("ANTHROPIC_API_KEY", "", "Claude; without it the local triager"),
+    ("ANTHROPIC_BASE_URL", "the SDK's", "read by the anthropic SDK itself"),
+    ("BOT_MODEL", DEFAULT_MODEL, "the model, unless a repository's config names one"),
+    ("DATABASE_URL", "sqlite:///chantbot.db", "sqlite:///PATH or postgresql://..."),
+    ("BOT_CONCURRENCY", "8", "jobs a worker process runs at once"),
+    ("GITHUB_WRITE_LIMITS", "80/min,500/hour", "content-creating requests allowed per installation"),
+    ("LOG_FORMAT", "text", "text, or json for one JSON object per line"),
+)
 
 
 class SettingsError(Exception):
@@ -23,7 +48,8 @@ class Settings:
     app_id: str | None = None
     private_key: str | None = None
     webhook_secrets: tuple[str, ...] = ()
-    github_api_url: str = "https://api.github.com"
+    github_api_url: str = GITHUB_API_URL
+    github_url: str = GITHUB_WEB_URL
     anthropic_api_key: str | None = None
     model: str = DEFAULT_MODEL
     database_url: str = "sqlite:///chantbot.db"
@@ -70,20 +96,74 @@ def _check_key(pem: str) -> None:
                             "unencrypted PEM private key") from None
 
 
-def from_env(env: Mapping[str, str], *, require_app: bool = True) -> Settings:
-    """Parse the environment; with `require_app`, the App's id, key and webhook secret must be set."""
+def read_env_file(path: str | Path) -> dict[str, str]:
+    """`KEY=VALUE` lines (blank lines, `#` comments, `export ` and one pair of quotes allowed); raises SettingsError."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read(MAX_ENV_FILE + 1)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"--env-file: cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    if len(text) > MAX_ENV_FILE:
+        raise SettingsError(f"--env-file: {path} is larger than {MAX_ENV_FILE} bytes")
+    values: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.removeprefix("export ").partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not _ENV_NAME.fullmatch(name):
+            raise SettingsError(f"--env-file: {path}:{number} is not a KEY=VALUE line")
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[name] = value
+    return values
+
+
+def with_env_file(environ: Mapping[str, str], path: str | Path | None) -> dict[str, str]:
+    """The environment plus an env file's variables; a variable already in the environment wins."""
+    return {**(read_env_file(path) if path else {}), **environ}
+
+
+def _app_id(env: Mapping[str, str]) -> str | None:
+    raw = env.get("GITHUB_APP_ID", "").strip()
+    if raw and not raw.isdecimal():
+        raise SettingsError(f"GITHUB_APP_ID must be a number (the App's id on its settings page), got {raw[:40]!r}")
+    return raw or None
+
+
+def _github_urls(env: Mapping[str, str]) -> tuple[str, str]:
+    """(web URL, REST URL); with only GITHUB_URL set (GitHub Enterprise Server) the REST URL is GITHUB_URL/api/v3."""
+    web = (env.get("GITHUB_URL", "").strip() or GITHUB_WEB_URL).rstrip("/")
+    api = env.get("GITHUB_API_URL", "").strip().rstrip("/")
+    if not api:
+        api = GITHUB_API_URL if web == GITHUB_WEB_URL else f"{web}/api/v3"
+    for name, url in (("GITHUB_URL", web), ("GITHUB_API_URL", api)):
+        if not url.startswith(("https://", "http://")):
+            raise SettingsError(f"{name} must be an http(s) URL, got {url[:80]!r}")
+    return web, api
+
+
+def from_env(env: Mapping[str, str], *, require_app: bool = True, require_secret: bool | None = None) -> Settings:
+    """Parse the environment; with `require_app`, the App's id and key (and, unless told otherwise, a webhook
+    secret) must be set. Every missing variable is named in one error."""
     secrets = tuple(s.strip() for s in env.get("GITHUB_WEBHOOK_SECRET", "").split(",") if s.strip())
+    app_id = _app_id(env)
     key = _private_key(env)
-    app_id = env.get("GITHUB_APP_ID", "").strip() or None
     if require_app:
+        missing = []
         if not app_id:
-            raise SettingsError("GITHUB_APP_ID is required (the GitHub App's id)")
+            missing.append("GITHUB_APP_ID (the App's id)")
         if not key:
-            raise SettingsError("GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_PATH is required (the App's PEM key)")
-        if not secrets:
-            raise SettingsError("GITHUB_WEBHOOK_SECRET is required (comma-separate several to rotate)")
+            missing.append("GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_PATH (the App's PEM key)")
+        if not secrets and require_secret is not False:
+            missing.append("GITHUB_WEBHOOK_SECRET (comma-separate several to rotate)")
+        if missing:
+            raise SettingsError(f"missing required {'variable' if len(missing) == 1 else 'variables'}: "
+                                f"{'; '.join(missing)} (`python -m bot register` writes them to an env file)")
     if key:
         _check_key(key)
+    web_url, api_url = _github_urls(env)
     log_format = env.get("LOG_FORMAT", "text").strip().lower() or "text"
     if log_format not in ("text", "json"):
         raise SettingsError(f"LOG_FORMAT must be text or json, got {log_format!r}")
@@ -100,7 +180,8 @@ def from_env(env: Mapping[str, str], *, require_app: bool = True) -> Settings:
         app_id=app_id,
         private_key=key,
         webhook_secrets=secrets,
-        github_api_url=(env.get("GITHUB_API_URL", "").strip() or "https://api.github.com").rstrip("/"),
+        github_api_url=api_url,
+        github_url=web_url,
         anthropic_api_key=env.get("ANTHROPIC_API_KEY", "").strip() or None,
         model=env.get("BOT_MODEL", "").strip() or DEFAULT_MODEL,
         database_url=database_url,

@@ -1,8 +1,10 @@
 """Settings from the environment: defaults, rotation, key forms, clear errors."""
 
+import re
+
 import pytest
 
-from bot.settings import SettingsError, from_env
+from bot.settings import SettingsError, from_env, read_env_file, with_env_file
 from bot.simulator import app_key_pair
 from bot.writelimit import WriteLimit
 
@@ -44,6 +46,48 @@ def test_missing_required_variable_is_named(missing, named):
         from_env({k: v for k, v in BASE.items() if k != missing})
 
 
+def test_every_missing_required_variable_is_named_at_once():
+    with pytest.raises(SettingsError) as error:
+        from_env({"PORT": "8000"})
+    message = str(error.value)
+    assert message.startswith("missing required variables: GITHUB_APP_ID")
+    for name in ("GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_PATH", "GITHUB_WEBHOOK_SECRET", "python -m bot register"):
+        assert name in message
+
+
+def test_receive_needs_no_webhook_secret():
+    env = {k: v for k, v in BASE.items() if k != "GITHUB_WEBHOOK_SECRET"}
+    assert from_env(env, require_secret=False).webhook_secrets == ()
+
+
+@pytest.mark.parametrize("value", ["abc", "12a", "-5", "1.5", "Iv1.8a61f9b3a7aba766"])
+def test_github_app_id_must_be_a_number(value):
+    with pytest.raises(SettingsError, match=r"^GITHUB_APP_ID must be a number"):
+        from_env({**BASE, "GITHUB_APP_ID": value})
+
+
+def test_env_file_fills_in_what_the_environment_does_not_set(tmp_path):
+    path = tmp_path / "chantbot.env"
+    path.write_text("# written by register\n\nGITHUB_APP_ID=42\nexport PORT=9000\nGITHUB_WEBHOOK_SECRET='s e'\n"
+                    'HOST="127.0.0.1"\nEMPTY=\n')
+    assert read_env_file(path) == {"GITHUB_APP_ID": "42", "PORT": "9000", "GITHUB_WEBHOOK_SECRET": "s e",
+                                   "HOST": "127.0.0.1", "EMPTY": ""}
+    merged = with_env_file({"PORT": "8080", "PATH": "/bin"}, path)
+    assert merged["PORT"] == "8080" and merged["GITHUB_APP_ID"] == "42" and merged["PATH"] == "/bin"
+    assert with_env_file({"PORT": "1"}, None) == {"PORT": "1"}
+
+
+@pytest.mark.parametrize("content, problem", [("GITHUB_APP_ID 42\n", ":1 is not a KEY=VALUE line"),
+                                              ("A=1\n9X=2\n", ":2 is not a KEY=VALUE line")])
+def test_a_malformed_env_file_names_the_line(tmp_path, content, problem):
+    path = tmp_path / ".env"
+    path.write_text(content)
+    with pytest.raises(SettingsError, match=f"^--env-file: {re.escape(str(path))}{problem}$"):
+        read_env_file(path)
+    with pytest.raises(SettingsError, match="cannot read"):
+        read_env_file(tmp_path / "missing.env")
+
+
 @pytest.mark.parametrize("name, value", [("PORT", "eighty"), ("BOT_CONCURRENCY", "0"),
                                          ("GITHUB_WRITE_LIMITS", "80/day"), ("LOG_FORMAT", "xml"),
                                          ("DATABASE_URL", "mysql://x")])
@@ -69,5 +113,5 @@ def test_help_lists_every_subcommand(capsys):
         main(["--help"])
     assert exit_.value.code == 0
     out = capsys.readouterr().out
-    for command in ("serve", "web", "worker", "demo", "eval"):
+    for command in ("serve", "web", "worker", "demo", "eval", "register", "receive"):
         assert f"    {command} " in out
