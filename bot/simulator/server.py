@@ -24,6 +24,7 @@ from aiohttp import web
 
 from bot.simulator.ci import SimulatedCI
 from bot.simulator.git import iso
+from bot.simulator.manifest import ManifestFlow
 from bot.simulator.model import Repo
 from bot.simulator.rest import DOCS, REPO_ROUTES, Ctx, GitHubError, paginate
 from bot.simulator.rest_code import CODE_ROUTES
@@ -101,6 +102,7 @@ class GitHubSimulator(World):
         ]
         self._routes = [_Route(m, _compile(p), h, a) for m, p, h, a in app_routes]
         self._routes += [_Route(m, _compile(p), h, "token") for m, p, h in REPO_ROUTES + CODE_ROUTES]
+        self.manifests = ManifestFlow(self)  # GitHub's "new App from a manifest" pages and code conversion
 
     # ------------------------------------------------------------------ serving
     def make_app(self) -> web.Application:
@@ -110,6 +112,7 @@ class GitHubSimulator(World):
         app.router.add_get("/_sim/requests", self._control_requests)
         app.router.add_post("/_sim/ci", self._control_ci)
         app.router.add_get("/_sim/codeload/{token}/{name}", self._download)
+        self.manifests.add_routes(app)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         return app
 
