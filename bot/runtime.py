@@ -77,8 +77,10 @@ class Runtime:
     """Everything a process needs to take deliveries and/or run jobs."""
 
     def __init__(self, settings: Settings, *, store: Store | None = None, llm: object = "auto",
-                 agent_client: object = "auto", spec_commit_delay: float = 2.0, job_lease: float = LEASE) -> None:
+                 agent_client: object = "auto", spec_commit_delay: float = 2.0, job_lease: float = LEASE,
+                 http_trace: aiohttp.TraceConfig | None = None) -> None:
         self.settings = settings
+        self.http_trace = http_trace  # sees every GitHub request (`python -m bot receive` lists them)
         self.spec_commit_delay = spec_commit_delay
         self.job_lease = job_lease
         self.store = store or open_store(settings.database_url)
@@ -91,7 +93,8 @@ class Runtime:
 
     async def open(self) -> None:
         await self.store.open()
-        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60),
+                                             trace_configs=[self.http_trace] if self.http_trace else None)
         app = GitHubApp(session=self.session, app_id=str(self.settings.app_id), private_key=self.settings.private_key or "",
                         base_url=self.settings.github_api_url, pacer=WritePacer(self.settings.write_limits),
                         metrics=self.metrics)
