@@ -1,25 +1,38 @@
-"""Command line: `python -m bot serve|web|worker|demo|eval`. Settings are read here, once."""
+"""Command line: `python -m bot serve|web|worker|demo|eval|register|receive`. Settings are read here, once."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import datetime
+import errno
 import json
 import logging
 import os
 import signal
 import sys
-from typing import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping, Sequence
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from bot.settings import Settings, SettingsError, from_env
+from bot.settings import ENVIRONMENT, Settings, SettingsError, from_env, with_env_file
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+
+class StartupError(Exception):
+    """The process cannot start (database, port); the message is the one line an operator sees."""
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
-                 "message": record.getMessage()}
+        when = datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc)
+        entry = {"time": when.isoformat(timespec="milliseconds").replace("+00:00", "Z"), "level": record.levelname,
+                 "logger": record.name, "message": record.getMessage()}
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
         return json.dumps(entry)
@@ -33,25 +46,92 @@ def setup_logging(fmt: str) -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
-def load_settings(*, require_app: bool = True) -> Settings:
+def fail(message: str) -> SystemExit:
+    """Print one line for the operator; the caller raises the result (exit status 2)."""
+    print(f"chantbot: {message}", file=sys.stderr)
+    return SystemExit(2)
+
+
+def read_environment(env_file: str | None) -> dict[str, str]:
+    """The process environment, plus the env file's variables where the environment does not set them."""
     try:
-        return from_env(os.environ, require_app=require_app)
+        return with_env_file(os.environ, env_file)
     except SettingsError as exc:
-        print(f"chantbot: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise fail(str(exc)) from None
+
+
+def load_settings(env: Mapping[str, str] | None = None, *, require_app: bool = True,
+                  require_secret: bool | None = None) -> Settings:
+    try:
+        return from_env(os.environ if env is None else env, require_app=require_app, require_secret=require_secret)
+    except SettingsError as exc:
+        raise fail(str(exc)) from None
+
+
+def describe_database(url: str) -> str:
+    """DATABASE_URL without credentials, for messages."""
+    if url.startswith("sqlite:///"):
+        return url
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
+
+
+def sqlite_problem(url: str) -> str | None:
+    """Why an SQLite DATABASE_URL cannot be opened, found before the driver tries (None: no reason known)."""
+    if not url.startswith("sqlite:///") or url in ("sqlite:///", "sqlite:///:memory:"):
+        return None
+    path = Path(url[len("sqlite:///"):])
+    if path.is_dir():
+        return f"{path} is a folder"
+    if not path.parent.is_dir():
+        return f"the folder {path.parent} does not exist"
+    if not os.access(path if path.exists() else path.parent, os.R_OK | os.W_OK):
+        return f"no permission to {'write' if path.exists() else 'create'} {path}"
+    return None
+
+
+async def open_runtime(runtime: "Runtime") -> None:
+    """Open the runtime's store and clients; an unusable database is a StartupError."""
+    database = describe_database(runtime.settings.database_url)
+    if problem := sqlite_problem(runtime.settings.database_url):
+        raise StartupError(f"cannot use the database {database} (DATABASE_URL): {problem}")
+    try:
+        await runtime.open()
+    except Exception as exc:  # noqa: BLE001 - whatever the database driver raises, the operator sees one line
+        with contextlib.suppress(Exception):
+            await runtime.close()
+        raise StartupError(f"cannot use the database {database} (DATABASE_URL): {_reason(exc)}") from None
+
+
+def _reason(exc: BaseException) -> str:
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return " ".join(text.split())[:200]
+
+
+async def _listen(runner: web.AppRunner, settings: Settings) -> None:
+    site = web.TCPSite(runner, settings.host, settings.port)
+    try:
+        await site.start()
+    except OSError as exc:
+        what = "the port is in use" if exc.errno == errno.EADDRINUSE else _reason(exc)
+        raise StartupError(f"cannot listen on {settings.host}:{settings.port} (HOST, PORT): {what}") from None
 
 
 async def _serve(settings: Settings, *, with_workers: bool) -> None:
     from bot.runtime import Runtime
 
     runtime = Runtime(settings)
-    await runtime.open()
+    await open_runtime(runtime)
     # Heroku allows 30 s after SIGTERM: a few seconds for open requests, then the workers' 25 s drain.
     runner = web.AppRunner(runtime.web_app(with_workers=with_workers), handle_signals=False, shutdown_timeout=3.0)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
-    await site.start()
-    logging.getLogger("bot").info("chantbot listening on http://%s:%d (%s)", settings.host, settings.port,
+    try:
+        await _listen(runner, settings)
+    except StartupError:
+        await runner.cleanup()
+        await runtime.close()
+        raise
+    logging.getLogger("bot").info("chantbot listening on http://%s:%d (%s)", settings.host, runner.addresses[0][1],
                                   "web and workers" if with_workers else "web only")
     await _until_signal()
     await runner.cleanup()  # stops taking requests, then drains the workers (cleanup context)
@@ -62,7 +142,7 @@ async def _worker(settings: Settings) -> None:
     from bot.runtime import Runtime
 
     runtime = Runtime(settings)
-    await runtime.open()
+    await open_runtime(runtime)
     stop = asyncio.Event()
     task = asyncio.create_task(runtime.run_worker_only(stop))
     await _until_signal()
@@ -79,37 +159,61 @@ async def _until_signal() -> None:
     await stop.wait()
 
 
+def environment_help() -> str:
+    """The environment a server process reads, for `--help`."""
+    width = max(len(name) for name, _, _ in ENVIRONMENT)
+    lines = ["environment (an --env-file fills in what the environment does not set):"]
+    for name, default, meaning in ENVIRONMENT:
+        lines.append(f"  {name:<{width}}  {meaning}{f' [{default}]' if default else ''}")
+    return "\n".join(lines)
+
+
+def _env_file_option(parser: argparse.ArgumentParser, *, default: str | None = None) -> None:
+    parser.add_argument("--env-file", metavar="PATH", default=default,
+                        help="read KEY=VALUE lines from PATH; variables already in the environment win")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="chantbot: research-first issue triage "
                                      "and chant's maintainer workflow on GitHub.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("serve", help="web server and workers in one process (the default deployment)")
-    sub.add_parser("web", help="the web half only: verify and store webhook deliveries")
-    sub.add_parser("worker", help="the worker half only: run stored jobs")
+    for name, summary in (("serve", "web server and workers in one process (the default deployment)"),
+                          ("web", "the web half only: verify and store webhook deliveries"),
+                          ("worker", "the worker half only: run stored jobs")):
+        server = sub.add_parser(name, help=summary, description=summary, epilog=environment_help(),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+        _env_file_option(server)
     demo = sub.add_parser("demo", help="the offline showcase: the whole flow against the built-in GitHub simulator")
     demo.add_argument("--quiet", action="store_true", help="print only the summary of each case")
     evaluate = sub.add_parser("eval", help="measure a triager on labelled issues (precision, recall, F1)")
     from bot import evaluate as evaluation
 
     evaluation.add_arguments(evaluate)
+    from bot import register, receive
+
+    register.add_arguments(sub.add_parser(
+        "register", help="create the GitHub App from app.yaml (GitHub's manifest flow) and write its credentials",
+        description=register.DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter))
+    receive_parser = sub.add_parser(
+        "receive", help="run one webhook delivery from a file through chantbot, printing what it did",
+        description=receive.DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    receive.add_arguments(receive_parser)
+    _env_file_option(receive_parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in ("serve", "web", "worker"):
-        settings = load_settings()
+        settings = load_settings(read_environment(args.env_file))
         setup_logging(settings.log_format)
-        from bot.store import StoreError
-
         try:
             if args.command == "worker":
                 asyncio.run(_worker(settings))
             else:
                 asyncio.run(_serve(settings, with_workers=args.command == "serve"))
-        except StoreError as exc:
-            print(f"chantbot: {exc}", file=sys.stderr)
-            return 2
+        except StartupError as exc:
+            raise fail(str(exc)) from None
         return 0
     if args.command == "demo":
         from bot import demo
@@ -117,6 +221,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging("text")
         logging.getLogger().setLevel(logging.WARNING)
         return asyncio.run(demo.run(quiet=args.quiet, api_key=os.environ.get("ANTHROPIC_API_KEY")))
+    if args.command == "register":
+        from bot import register
+
+        settings = load_settings(require_app=False)
+        setup_logging("text")
+        logging.getLogger().setLevel(logging.WARNING)
+        try:
+            return asyncio.run(register.run(args, settings))
+        except register.RegisterError as exc:
+            raise fail(str(exc)) from None
+    if args.command == "receive":
+        from bot import receive
+
+        settings = load_settings(read_environment(args.env_file), require_secret=False)
+        setup_logging(settings.log_format)
+        logging.getLogger().setLevel(logging.WARNING)
+        try:
+            return asyncio.run(receive.run(args, settings))
+        except receive.ReceiveError as exc:
+            raise fail(str(exc)) from None
     from bot import evaluate as evaluation
 
     args.api_key = os.environ.get("ANTHROPIC_API_KEY")

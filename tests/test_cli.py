@@ -1,0 +1,99 @@
+"""What an operator sees from the command line: help, env files, start-up failures as one line, JSON logs."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import socket
+
+import pytest
+
+from bot.__main__ import JsonFormatter, main
+from bot.settings import ENVIRONMENT
+from bot.simulator import app_key_pair
+
+PEM = app_key_pair()[0]
+CONTRACT = ("PORT", "HOST", "GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "GITHUB_PRIVATE_KEY_PATH", "GITHUB_WEBHOOK_SECRET",
+            "GITHUB_API_URL", "GITHUB_URL", "DATABASE_URL", "LOG_FORMAT")
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    """A complete environment for `serve`; tests change one thing."""
+    for name in CONTRACT:
+        monkeypatch.delenv(name, raising=False)
+    values = {"GITHUB_APP_ID": "7", "GITHUB_PRIVATE_KEY": PEM, "GITHUB_WEBHOOK_SECRET": "s", "HOST": "127.0.0.1",
+              "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}"}
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return monkeypatch
+
+
+def one_line(capsys) -> str:
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_serve_help_lists_every_variable_it_reads(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    for name in CONTRACT + ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "BOT_MODEL", "BOT_CONCURRENCY",
+                            "GITHUB_WRITE_LIMITS"):
+        assert f"\n  {name} " in out
+    assert len(ENVIRONMENT) == out.count("\n  ") - out.split("environment")[0].count("\n  ")
+
+
+def test_a_busy_port_is_one_line_and_exit_2(env, capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env.setenv("PORT", str(port))
+        with pytest.raises(SystemExit) as exit_:
+            main(["serve"])
+    assert exit_.value.code == 2
+    assert one_line(capsys) == (f"chantbot: cannot listen on 127.0.0.1:{port} (HOST, PORT): "
+                                f"the port is in use")
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_an_unusable_database_path_is_one_line_and_exit_2(env, capsys, tmp_path, command):
+    env.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/no/such/folder/bot.db")
+    with pytest.raises(SystemExit) as exit_:
+        main([command])
+    assert exit_.value.code == 2
+    assert one_line(capsys) == (f"chantbot: cannot use the database sqlite:///{tmp_path}/no/such/folder/bot.db "
+                                f"(DATABASE_URL): the folder {tmp_path}/no/such/folder does not exist")
+
+
+def test_env_file_settings_reach_serve_and_the_environment_wins(env, capsys, tmp_path):
+    env.delenv("GITHUB_APP_ID")
+    env.setenv("HOST", "127.0.0.1")
+    env.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/no/such/folder/bot.db")
+    path = tmp_path / "chantbot.env"
+    path.write_text(f"GITHUB_APP_ID=12\nDATABASE_URL=sqlite:///{tmp_path / 'ok.db'}\nHOST=bad host\n")
+    with pytest.raises(SystemExit):
+        main(["serve", "--env-file", str(path)])
+    # the App id came from the file; the environment's (broken) database won over the file's
+    assert "cannot use the database" in one_line(capsys)
+    path.write_text("GITHUB_APP_ID=twelve\n")
+    with pytest.raises(SystemExit) as exit_:
+        main(["web", "--env-file", str(path)])
+    assert exit_.value.code == 2
+    assert one_line(capsys) == ("chantbot: GITHUB_APP_ID must be a number (the App's id on its settings page), "
+                                "got 'twelve'")
+    with pytest.raises(SystemExit):
+        main(["worker", "--env-file", str(tmp_path / "absent.env")])
+    assert one_line(capsys).startswith(f"chantbot: --env-file: cannot read {tmp_path / 'absent.env'}")
+
+
+def test_json_logs_carry_iso_8601_utc_timestamps():
+    record = logging.LogRecord("bot", logging.INFO, __file__, 1, "hello %s", ("there",), None)
+    record.created = 1_780_000_000.25
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry == {"time": "2026-05-28T20:26:40.250Z", "level": "INFO", "logger": "bot", "message": "hello there"}
+    assert datetime.datetime.fromisoformat(entry["time"]).utcoffset() == datetime.timedelta(0)
