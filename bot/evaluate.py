@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from bot import prompts
 from bot.assessment import CATEGORIES, COMPLETENESS, PRIORITIES, RECOMMENDATIONS, SEVERITIES, IssueText
 from bot.classifier import LocalTriager, rules_only
 
@@ -19,9 +20,6 @@ ALIASES = {"enhancement": "feature", "feature request": "feature", "feature-requ
            "docs": "documentation", "support": "question"}
 MISS = "(none)"  # the prediction recorded when the triager gave no answer
 CONCURRENCY = 4
-PROMPT = Path(__file__).resolve().parent.parent / "prompts" / "triage.md"
-FALLBACK_INSTRUCTIONS = ("You triage GitHub issues. Classify the issue, judge its priority, severity and completeness, "
-                         "list what is missing, and recommend the next step.")
 
 
 class DatasetError(ValueError):
@@ -172,7 +170,7 @@ async def _llm(rows: list[dict], args: argparse.Namespace, key: str) -> tuple[li
     from bot.settings import DEFAULT_MODEL
 
     model = getattr(args, "model", None) or DEFAULT_MODEL
-    instructions = PROMPT.read_text(encoding="utf-8") if PROMPT.is_file() else FALLBACK_INSTRUCTIONS
+    instructions = prompts.packaged("triage").body
     client = make_client(api_key=key)
     triager = ClaudeTriager(client, model=model)
     gate = asyncio.Semaphore(CONCURRENCY)

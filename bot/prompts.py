@@ -9,7 +9,8 @@ from typing import Mapping
 
 from bot.specs import parse_front_matter
 
-PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+PACKAGED_DIR = Path(__file__).resolve().parent / "prompt_files"  # in an installed package (see setup.py)
+CHECKOUT_DIR = Path(__file__).resolve().parent.parent / "prompts"  # in a checkout, the source
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,49}$")
 _VARIABLE = re.compile(r"\{\{([a-z_]+(?:\.[a-z_]+)*)\}\}")
 
@@ -25,10 +26,15 @@ class Prompt:
 
 def packaged(name: str) -> Prompt:
     """The prompt chantbot ships as `prompts/<name>.md`. Raises ValueError for an unknown name."""
-    path = PROMPTS_DIR / f"{_checked(name)}.md"
+    path = prompts_dir() / f"{_checked(name)}.md"
     if not path.is_file():
         raise ValueError(f"no packaged prompt named {name!r}")
     return parse(path.read_text(encoding="utf-8"), name=name)
+
+
+def prompts_dir() -> Path:
+    """Where the packaged prompts are: inside the installed package, else the checkout's `prompts/`."""
+    return PACKAGED_DIR if PACKAGED_DIR.is_dir() else CHECKOUT_DIR
 
 
 def parse(text: str, *, name: str) -> Prompt:

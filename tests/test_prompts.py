@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot import prompts
@@ -65,3 +67,7 @@ def test_override_path_and_name_checks():
             prompts.override_path(bad)
     with pytest.raises(ValueError):
         prompts.packaged("no-such-prompt")
+
+
+def test_a_checkout_reads_its_top_level_prompts_folder():
+    assert prompts.prompts_dir() == Path(__file__).resolve().parent.parent / "prompts"
