@@ -1,10 +1,11 @@
-# chantbot: `make demo` shows the whole flow offline; `make test` runs every test.
+# chantbot: `make demo` shows the whole flow offline; `make test` runs every test (the browser test needs
+# Debian's chromium: `make browser` installs it); `make wheel` checks the installed package from a wheel.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench eval clean
+.PHONY: demo test wheel browser bench eval clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +19,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+wheel: $(STAMP)
+	$(PY) -m pytest -q -m wheel
+
+browser:
+	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
 bench: $(STAMP)
 	$(PY) bench/intake.py
 
@@ -25,4 +32,4 @@ eval: $(STAMP)
 	$(PY) bench/eval_split.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache chantbot.db chantbot.db-wal chantbot.db-shm
+	rm -rf $(VENV) .pytest_cache build dist *.egg-info chantbot.db chantbot.db-wal chantbot.db-shm
