@@ -79,13 +79,6 @@ def test_env_file_names_enterprise_urls_and_quotes_a_path_with_spaces(tmp_path):
     assert "\nGITHUB_WEBHOOK_SECRET=" not in text
 
 
-def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> "subprocess.CompletedProcess[str]":
-    import subprocess
-
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd, env=env or clean_env(), text=True,
-                          capture_output=True, timeout=60)
-
-
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in CONTRACT_VARS}
     env["PYTHONPATH"] = str(ROOT)
@@ -93,12 +86,16 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-def test_an_existing_env_file_is_never_replaced_without_force(tmp_path):
+def test_an_existing_env_file_is_never_replaced_without_force(monkeypatch, capsys, tmp_path):
+    from bot.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text("GITHUB_APP_ID=1\n")
-    done = run_cli("register", "--webhook-url", "https://bot.example.com/webhook", cwd=tmp_path)
-    assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == ["chantbot: .env exists; pass --force to replace it "
-                                                "(or choose another with --env-file)"]
+    with pytest.raises(SystemExit) as exit_:
+        main(["register", "--webhook-url", "https://bot.example.com/webhook"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == ["chantbot: .env exists; pass --force to replace it "
+                                                            "(or choose another with --env-file)"]
     assert (tmp_path / ".env").read_text() == "GITHUB_APP_ID=1\n"
 
 
@@ -111,7 +108,7 @@ def free_port() -> int:
 def require_chromium() -> None:
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(f"the register browser test needs Debian's Chromium at {CHROMIUM} (CHROMIUM= names another): "
-                    f"run `apt-get install -y chromium` (.ci/run does)", pytrace=False)
+                    f"run `make browser` (apt-get install -y chromium; .ci/run does)", pytrace=False)
 
 
 async def read_until(stream: asyncio.StreamReader, pattern: str, timeout: float = 30.0) -> re.Match[str]:
@@ -138,9 +135,11 @@ async def test_register_in_a_browser_then_serve_verifies_deliveries_with_the_new
         env=clean_env(GITHUB_URL=simulator.base_url, GITHUB_API_URL=simulator.base_url))
     serve = None
     try:
-        page_url = (await read_until(proc.stdout, r"Open (http://127\.0\.0\.1:\d+/) "))[1]
         async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            printed, browser = await asyncio.gather(  # both take a moment to start
+                read_until(proc.stdout, r"Open (http://127\.0\.0\.1:\d+/) "),
+                playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS))
+            page_url = printed[1]
             try:
                 page = await browser.new_page()
                 await page.goto(page_url)
