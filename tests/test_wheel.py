@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -73,7 +74,10 @@ async def test_the_wheel_ships_prompts_not_tests_and_runs_the_demo_and_an_llm_tr
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(demo.communicate(), 120)
     assert demo.returncode == 0, err.decode()[-2000:]
-    assert "specs on chant-specs" in out.decode()
+    # the bug goes through the whole chain: the simulator's CI really runs the example's tests (with the
+    # installed pytest), red on the reproduction, green on the fix
+    text = out.decode()
+    assert "CI on the fix: success" in text and re.search(r"^ +implement +done ", text, re.M), text[-3000:]
 
     (work / "issues.jsonl").write_text("".join(json.dumps(issue) + "\n" for issue in ISSUES))
     evaluate = await asyncio.create_subprocess_exec(
