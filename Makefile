@@ -17,7 +17,7 @@ demo: $(STAMP)
 	$(PY) -m bot demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 wheel: $(STAMP)
 	$(PY) -m pytest -q -m wheel
