@@ -185,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
         _env_file_option(server)
     demo = sub.add_parser("demo", help="the offline showcase: the whole flow against the built-in GitHub simulator")
     demo.add_argument("--quiet", action="store_true", help="print only the summary of each case")
+    demo.add_argument("--specs-out", metavar="DIR", help="copy the chant-specs branch's files into DIR at the end "
+                      "(e.g. to check them with chant)")
     evaluate = sub.add_parser("eval", help="measure a triager on labelled issues (precision, recall, F1)")
     from bot import evaluate as evaluation
 
@@ -220,7 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         setup_logging("text")
         logging.getLogger().setLevel(logging.WARNING)
-        return asyncio.run(demo.run(quiet=args.quiet, api_key=os.environ.get("ANTHROPIC_API_KEY")))
+        return asyncio.run(demo.run(quiet=args.quiet, api_key=os.environ.get("ANTHROPIC_API_KEY"),
+                                    specs_out=args.specs_out))
     if args.command == "register":
         from bot import register
 

@@ -270,7 +270,7 @@ async def _workflow_case(sim: GitHubSimulator, runtime: Runtime, url: str, *, qu
               f"{usage.get('output_tokens', 0):>5} output, ${run.data.get('usd', 0.0):.4f}")
 
 
-async def run(*, quiet: bool = False, api_key: str | None = None) -> int:
+async def run(*, quiet: bool = False, api_key: str | None = None, specs_out: str | None = None) -> int:
     """Run the showcase; returns the process exit status."""
     from bot.fakellm import FakeMessagesAPI
     from bot.llm import make_client
@@ -322,6 +322,11 @@ async def run(*, quiet: bool = False, api_key: str | None = None) -> int:
             await _triage_cases(sim, runtime, url, quiet=quiet)
             await _workflow_case(sim, runtime, url, quiet=quiet)
             specs = sorted(p for p in sim.files(REPO, branch="chant-specs") if p.startswith(".chant/specs/"))
+            if specs_out:
+                for path, text in sim.files(REPO, branch="chant-specs").items():
+                    target = Path(specs_out) / path
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_text(text, encoding="utf-8")
             print(_rule(f"{len(specs)} specs on chant-specs; GitHub requests made: {len(sim.requests)}; "
                         f"wall time {time.monotonic() - started:.1f} s"))
         finally:

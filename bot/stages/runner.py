@@ -687,7 +687,7 @@ async def _write_spec(ctx: Context, repo: str, installation_id: int, config: Rep
         tracks=tuple(str(t)[:200] for t in submission.get("tracks") or ()) or tuple(data.get("documents") or ()),
     )
     text = specs.stage_spec(stage, spec_id=record.spec_id, issue=issue_of(data), informed_by=informed,
-                            depends_on=[r.spec_id for r in before][-1:],
+                            depends_on=[r.spec_id for r in before][-2:],
                             requested_by=data.get("requested_by"), progress=progress)
     data["spec_text"] = text
     await specchain.set_status(ctx, repo, number, record, status)
