@@ -375,3 +375,59 @@ async def test_without_a_model_research_writes_a_dossier_and_stays_pending(simul
     assert "src/widgets/layout.py:4: def columns(" in dossier
     comment = workflow_comment(bot.sim, n)
     assert "needs a model" in comment and f"chant work {spec['path'][13:-3]}" in comment
+
+
+async def test_document_writes_only_documentation_and_tracks_the_changed_source(world, fake_llm):
+    fake_llm.agent_script("implement", [step("write_file", path="src/widgets/layout.py", content=FIXED),
+                                        {"name": "submit", "fill_text": RELEASE_NOTE,
+                                         "input": {"change_type": "feature"}}])
+    fake_llm.agent_script("document", [
+        step("write_file", path="src/widgets/layout.py", content="# not documentation\n"),
+        step("write_file", path="docs/usage.md", content="# Usage\n\nColumns that fit exactly are counted.\n"),
+        {"name": "submit", "fill_text": "Documented exact fits."}])
+    bot = await world()
+    n = await bot.open_issue(*BUG)
+    await bot.triaged(n)
+    await bot.comment(n, "/implement", user="maint")  # a feature: review, then documentation, follow on their own
+    spec = await finished(bot, n, "document", timeout=60)
+    assert spec["type"] == "documentation" and spec["status"] == "completed"
+    assert spec["tracks"] == ["src/widgets/layout.py"]
+    files = bot.sim.files(REPO, branch=f"chant/issue-{n}")
+    assert files["docs/usage.md"].endswith("Columns that fit exactly are counted.\n")
+    assert files["src/widgets/layout.py"] == FIXED
+    [refused] = [r for r in fake_llm.tool_results if r["stage"] == "document" and r["is_error"]]
+    assert refused["input"]["path"] == "src/widgets/layout.py"
+
+
+async def test_a_pull_request_closed_without_merging_abandons_the_chain(world, fake_llm):
+    bot = await world()
+    n = await bot.open_issue(*BUG)
+    await bot.triaged(n)
+    await bot.comment(n, "/reproduce", user="maint")
+    await finished(bot, n, "reproduce")
+    [pull] = bot.sim.pulls(REPO)
+    await bot.deliver("pull_request", {**bot.sim.pull_payload("closed", REPO, pull["number"], sender="maint")})
+    await bot.idle()
+    comment = workflow_comment(bot.sim, n)
+    assert "**Abandoned**" in comment and "Merged" not in comment
+
+
+async def test_release_notes_gather_several_issues_of_a_milestone_breaking_first(world, fake_llm):
+    bot = await world()
+    numbers = []
+    for kind, note in (("fix", "columns() counts exact fits"), ("breaking", "columns() needs a positive gap")):
+        fake_llm.agent_script("implement", [step("write_file", path="src/widgets/layout.py", content=FIXED + "\n" * len(numbers)),
+                                            {"name": "submit", "fill_text": note, "input": {"change_type": kind}}])
+        n = await bot.open_issue(f"{BUG[0]} ({kind})", BUG[1])
+        await bot.triaged(n)
+        await bot.comment(n, "/implement", user="maint")
+        await finished(bot, n, "review", timeout=60)
+        numbers.append(n)
+    bot.sim.add_milestone(REPO, "v2.0.0", issues=numbers)
+    await bot.comment(numbers[0], "/release-notes v2.0.0", user="maint")
+    await bot.idle()
+    [release] = bot.sim.releases(REPO)
+    body = release["body"]
+    assert release["draft"] and body.index("## Breaking changes") < body.index("## Fixes")
+    assert "columns() needs a positive gap" in body and "columns() counts exact fits" in body
+    assert all(f"#{n}" in body for n in numbers)

@@ -417,6 +417,9 @@ async def _tools(s: Step) -> None:
         return
     s.data["submission"] = submission.data
     s.data["evidence"] = [[e.location, e.note, e.exists] for e in submission.evidence]
+    if s.run.stage == "document":  # what the documentation tracks: the model's word, kept only where files exist
+        s.data["tracks_verified"] = [t for t in submission.data.get("tracks") or []
+                                     if isinstance(t, str) and t in workspace.snapshot.files][:20]
     await s.save("running")
     await _submitted(s, workspace)
 
@@ -684,7 +687,7 @@ async def _write_spec(ctx: Context, repo: str, installation_id: int, config: Rep
         if facts and status == "completed" else None,
         release_notes=documents.prose(submission.get("release_notes"), 2000)
         if stage == "implement" and submission.get("release_notes") else None,
-        tracks=tuple(str(t)[:200] for t in submission.get("tracks") or ()) or tuple(data.get("documents") or ()),
+        tracks=tuple(data.get("documents") or ()) or tuple(data.get("tracks_verified") or ()),
     )
     text = specs.stage_spec(stage, spec_id=record.spec_id, issue=issue_of(data), informed_by=informed,
                             depends_on=[r.spec_id for r in before][-2:],
