@@ -17,6 +17,7 @@ import aiohttp
 from gidgethub import BadRequest, GitHubBroken, HTTPException, RateLimitExceeded, apps, sansio
 from gidgethub import aiohttp as gh_aiohttp
 
+from bot import failures
 from bot.metrics import Metrics
 from bot.writelimit import WritePacer
 
@@ -106,6 +107,7 @@ class GitHubClient(gh_aiohttp.GitHubAPI):
 
     async def handle_rate_limit_error(self, *, method: str, url: str, exception: HTTPException,
                                       attempt: int) -> bool:
+        setattr(exception, failures.REQUEST, (method, url))  # so a failure report can say which step failed
         if attempt >= MAX_ATTEMPTS:
             return False
         if isinstance(exception, RateLimitExceeded):

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, AsyncIterator, Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
-from gidgethub import BadRequest, sansio
+from gidgethub import BadRequest, RedirectionException, sansio
 from gidgethub.routing import Router
 
 from bot import comment as comments
-from bot import intake
+from bot import failures, intake
 from bot.context import Context
 from bot.github import GitHubApp
 from bot.handlers import commands, history, stages, triage
@@ -101,7 +101,8 @@ class Runtime:
         self.ctx = Context(store=self.store, github=app, settings=self.settings, metrics=self.metrics, llm=self.llm,
                            anthropic=self.agent_client, spec_commit_delay=self.spec_commit_delay)
         self.worker = Worker(self.store, self.run_job, concurrency=self.settings.concurrency, metrics=self.metrics,
-                             on_dead=self.report_dead, on_retry=self.report_delay, lease=self.job_lease)
+                             on_dead=self.report_dead, on_retry=self.report_delay, lease=self.job_lease,
+                             permanent=failures.is_permanent)
 
     async def close(self) -> None:
         if self.session is not None:
@@ -114,10 +115,25 @@ class Runtime:
         assert ctx is not None
         try:
             await self._run(ctx, job)
-        except BadRequest as exc:
-            if int(exc.status_code) == 401:  # a revoked or expired token: the retry mints a new one
+        except (BadRequest, RedirectionException) as exc:
+            status = int(exc.status_code)
+            if status == 401:  # a revoked or expired token: the retry mints a new one
                 ctx.github.forget_token(int(job.installation_id or 0))
+            where = self._issue_of(job)
+            if status in (301, 404, 410) and where and await self._gone(ctx, job, *where):
+                log.info("%s#%d was deleted, transferred or made unreachable; job %s ends here", *where, job.id)
+                return
             raise
+
+    @staticmethod
+    async def _gone(ctx: Context, job: Job, repo: str, number: int) -> bool:
+        """Whether the job's issue no longer exists where the delivery said (deleted, transferred, no access)."""
+        gh = await ctx.github.client(int(job.installation_id or 0))
+        try:
+            await gh.getitem(f"/repos/{repo}/issues/{number}")
+        except (BadRequest, RedirectionException) as exc:
+            return int(exc.status_code) in (301, 404, 410)
+        return False
 
     async def _run(self, ctx: Context, job: Job) -> None:
         handler = JOBS.get(job.kind)
@@ -157,7 +173,7 @@ class Runtime:
         what = "triage this issue" if job.payload["event"] == "issues" else "run a command from a comment here"
         retry = ("comment `/retriage` (the issue's author, or anyone with triage access)"
                  if job.payload["event"] == "issues" else "post the command again in a new comment")
-        body = comments.failure_comment(what=what, error=f"{type(exc).__name__}: {str(exc)[:200]}", retry=retry)
+        body = comments.failure_comment(what=what, error=failures.describe(exc), retry=retry)
         state = await self.store.issue_state(*where)
         state["failure_comment_id"] = await upsert_comment(gh, where[0], where[1], FAILURE_MARKER, body,
                                                            known_id=state.get("failure_comment_id"), may_exist=True)

@@ -22,6 +22,7 @@ DRAIN_SECONDS = 25.0
 
 Runner = Callable[[Job], Awaitable[None]]
 Reporter = Callable[[Job, BaseException], Awaitable[None]]  # tells the issue a job failed
+Judge = Callable[[BaseException], bool]  # True when retrying cannot help
 
 
 def retry_delay(attempts: int) -> float | None:
@@ -34,9 +35,9 @@ class Worker:
 
     def __init__(self, store: Store, run: Runner, *, concurrency: int, metrics: Metrics,
                  on_dead: Reporter | None = None, on_retry: Reporter | None = None,
-                 lease: float = LEASE, poll: float = 0.5) -> None:
+                 permanent: Judge = lambda exc: False, lease: float = LEASE, poll: float = 0.5) -> None:
         self.store, self.run_job, self.concurrency, self.metrics = store, run, concurrency, metrics
-        self.on_dead, self.on_retry = on_dead, on_retry
+        self.on_dead, self.on_retry, self.permanent = on_dead, on_retry, permanent
         self.lease, self.poll = lease, poll
         self._wake = asyncio.Event()
         self._running: dict[asyncio.Task, Job] = {}
@@ -103,9 +104,9 @@ class Worker:
 
     async def _failed(self, job: Job, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"[:500]
-        delay = retry_delay(job.attempts)
+        delay = None if self.permanent(exc) else retry_delay(job.attempts)
         if delay is None:
-            log.error("job %s (%s) failed for good after %d attempts: %s", job.id, job.key, job.attempts, error)
+            log.error("job %s (%s) failed for good after %d attempt(s): %s", job.id, job.key, job.attempts, error)
             await self.store.bury(job.id, error)
             self.metrics.jobs.labels(kind=job.kind, outcome="dead").inc()
             if self.on_dead:

@@ -13,13 +13,13 @@ def test_retry_schedule_ends_in_dead():
     assert [retry_delay(n) for n in range(1, 6)] == [2.0, 10.0, 30.0, 120.0, None]
 
 
-async def stored_issue(bot, *, fail_status: int | None = None) -> dict:
+async def stored_issue(bot, *, fail_status: int | None = None, times: int = 1, message: str | None = None) -> dict:
     """An opened issue whose delivery is stored but not yet run (the test runs it by hand)."""
     await bot.runtime.worker.stop(grace=0)
     await bot.runtime.store.set_repo_meta(REPO, "indexed", "0")  # no background indexing job in the way
     issue = bot.sim.add_issue(REPO, title="Crash on save", body="Traceback: KeyError 'size'", user="reporter")
     if fail_status:
-        bot.sim.fail("GET", rf"/issues/{issue['number']}$", status=fail_status, times=100 if fail_status == 404 else 1)
+        bot.sim.fail("GET", rf"/issues/{issue['number']}$", status=fail_status, times=times, message=message)
     assert await bot.deliver("issues", bot.sim.issue_payload("opened", REPO, issue["number"])) == 202
     return issue
 
@@ -40,21 +40,69 @@ async def test_job_killed_mid_way_is_reclaimed_and_done_once(start_bot):
     assert len(bot.bot_comments(issue["number"])) == 1  # the re-run edited, it did not repeat
 
 
-async def test_failed_job_marks_needs_triage_then_reports_how_to_retry(start_bot):
+async def run_attempts(runtime, count: int) -> None:
+    """Claim and run the one stored job `count` times, each time after its retry delay has passed."""
+    clock = runtime.store.clock
+    for attempt in range(1, count + 1):
+        runtime.store.clock = lambda a=attempt: clock() + 1000 * a
+        claimed = await runtime.store.claim(1, lease=15)
+        if not claimed:
+            return
+        await runtime.worker._attempt(claimed[0])
+
+
+def failure_reports(bot, number: int) -> list[dict]:
+    return [c for c in bot.bot_comments(number) if "chantbot:failure" in c["body"]]
+
+
+async def test_failed_job_marks_needs_triage_then_reports_what_failed_and_how_to_retry(start_bot):
     bot = await start_bot()
     runtime = bot.runtime
-    issue = await stored_issue(bot, fail_status=404)
+    issue = await stored_issue(bot, fail_status=403, times=100, message="Resource not accessible by integration")
     [job] = await runtime.store.claim(1, lease=15)
     await runtime.worker._attempt(job)  # first failure: retried later, issue shows it waits
     assert "needs-triage" in bot.sim.labels_on(REPO, issue["number"])
-    clock = runtime.store.clock
-    for attempt in range(2, 6):
-        runtime.store.clock = lambda a=attempt: clock() + 1000 * a
-        [job] = await runtime.store.claim(1, lease=15)
-        await runtime.worker._attempt(job)
+    await run_attempts(runtime, 4)
     assert (await runtime.store.queue_depth()).get("dead") == 1
-    [report] = [c for c in bot.bot_comments(issue["number"]) if "chantbot:failure" in c["body"]]
-    assert "/retriage" in report["body"]
+    [report] = failure_reports(bot, issue["number"])
+    body = report["body"]
+    assert "/retriage" in body
+    assert "read the issue (403 Forbidden)" in body and "permission" in body  # the step, and what to check
+    assert "Resource not accessible" not in body and "BadRequest" not in body  # never the raw exception
+
+
+def issue_reads(bot, number: int) -> int:
+    return len([r for r in bot.sim.requests if r["method"] == "GET" and r["path"].endswith(f"/issues/{number}")])
+
+
+@pytest.mark.parametrize("how", ["deleted", "410", "transferred"])
+async def test_a_vanished_issue_ends_the_job_quietly_at_once(start_bot, how):
+    bot = await start_bot()
+    runtime = bot.runtime
+    if how == "deleted":
+        issue = await stored_issue(bot)
+        bot.sim.find_repo(REPO).issues.pop(issue["number"])
+    else:
+        issue = await stored_issue(bot, fail_status=410 if how == "410" else 301, times=100)
+    await run_attempts(runtime, 5)
+    assert await runtime.store.queue_depth() == {}  # done, not queued for a retry, not dead
+    assert issue_reads(bot, issue["number"]) == 2  # the job's read and the check that the issue is gone
+    assert not [r for r in bot.sim.requests if r["write"]]  # no needs-triage label, no failure report
+
+
+async def test_a_write_github_refuses_as_invalid_is_not_retried(start_bot):
+    bot = await start_bot()
+    runtime = bot.runtime
+    issue = await stored_issue(bot)
+    number = issue["number"]
+    bot.sim.fail("POST", rf"/issues/{number}/labels$", status=422, times=100)
+    await run_attempts(runtime, 5)
+    assert (await runtime.store.queue_depth()).get("dead") == 1
+    label_posts = [r for r in bot.sim.requests if r["method"] == "POST" and r["path"].endswith(f"/{number}/labels")]
+    assert len(label_posts) == 1  # one attempt, not five
+    [report] = failure_reports(bot, number)
+    assert "add labels to the issue" in report["body"] and "422" in report["body"]
+    assert "Unprocessable" not in report["body"]
 
 
 async def test_stop_lets_running_jobs_finish(start_bot):
