@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Awaitable, Callable, Mapping
 
 from aiohttp import web
@@ -17,6 +18,9 @@ log = logging.getLogger(__name__)
 
 MAX_BODY = 25 * 1024 * 1024  # GitHub never sends more than 25 MB
 
+_SIGNATURE = re.compile(r"sha256=[0-9a-fA-F]{64}")
+KNOWN_EVENTS = frozenset(routing.HANDLED) | {"ping"}
+
 STORE = web.AppKey("store", Store)
 METRICS = web.AppKey("metrics", Metrics)
 SECRETS = web.AppKey("secrets", tuple)
@@ -24,9 +28,13 @@ NOTIFY = web.AppKey("notify", object)
 
 
 def verify(headers: Mapping[str, str], body: bytes, secrets: tuple[str, ...]) -> bool:
-    """True when X-Hub-Signature-256 matches the body under any configured secret (rotation)."""
-    signature = headers.get("X-Hub-Signature-256")
-    if not signature:
+    """True when X-Hub-Signature-256 matches the body under any configured secret (rotation).
+
+    Anything but `sha256=` and 64 hex digits is refused before any comparison: a header with
+    non-ASCII characters would make the comparison itself fail.
+    """
+    signature = headers.get("X-Hub-Signature-256") or ""
+    if not _SIGNATURE.fullmatch(signature):
         return False
     for secret in secrets:
         try:
@@ -41,46 +49,66 @@ def _answer(status: int, message: str) -> web.Response:
     return web.json_response({"message": message}, status=status)
 
 
+def event_label(event: str, *, verified: bool) -> str:
+    """The metrics label for a delivery's event: only a verified delivery's, and only an event chantbot knows.
+
+    The header is the sender's to choose; labelling by it would let anyone grow /metrics without end.
+    """
+    if not verified:
+        return "unverified"
+    return event if event in KNOWN_EVENTS else "other"
+
+
 async def webhook(request: web.Request) -> web.Response:
     metrics = request.app[METRICS]
+
+    def count(outcome: str, *, verified: bool = True) -> None:
+        metrics.deliveries.labels(event=event_label(event, verified=verified), outcome=outcome).inc()
+
+    event = request.headers.get("X-GitHub-Event", "")
     length = request.content_length
     if length is not None and length > MAX_BODY:
-        metrics.deliveries.labels(event="?", outcome="too_large").inc()
+        count("too_large", verified=False)
         return _answer(413, "payload over 25 MiB")
     try:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
-        metrics.deliveries.labels(event="?", outcome="too_large").inc()
+        count("too_large", verified=False)
         return _answer(413, "payload over 25 MiB")
-    event = request.headers.get("X-GitHub-Event", "")
     if not verify(request.headers, body, request.app[SECRETS]):
-        metrics.deliveries.labels(event=event or "?", outcome="bad_signature").inc()
+        count("bad_signature", verified=False)
         return _answer(401, "bad or missing X-Hub-Signature-256")
     delivery_id = request.headers.get("X-GitHub-Delivery", "")
-    if not event or not delivery_id:
-        metrics.deliveries.labels(event=event or "?", outcome="malformed").inc()
+    if not event or not delivery_id or len(delivery_id) > 100:
+        count("malformed")
         return _answer(400, "missing X-GitHub-Event or X-GitHub-Delivery header")
     try:
         data = json.loads(body)
         if not isinstance(data, dict):
             raise ValueError("not an object")
-    except ValueError:
-        metrics.deliveries.labels(event=event, outcome="malformed").inc()
-        return _answer(400, "body is not a JSON object")
+        if routing.too_deep(data):
+            raise ValueError("nested too deeply")
+    except (ValueError, RecursionError):
+        count("malformed")
+        return _answer(400, "body is not a JSON object GitHub would send")
     if event == "ping":
-        metrics.deliveries.labels(event=event, outcome="ping").inc()
+        count("ping")
         return _answer(200, "pong")
-    job = routing.plan(event, data)
+    try:
+        job = routing.plan(event, data)
+    except routing.Malformed as exc:
+        count("malformed")
+        return _answer(400, str(exc))
     if job is None:
-        metrics.deliveries.labels(event=event, outcome="ignored").inc()
+        count("ignored")
         return _answer(200, "nothing to do")
     stored = await request.app[STORE].accept_delivery(
         delivery_id, event, data.get("action"), kind=job.kind, key=job.key,
         payload={"event": event, "delivery_id": delivery_id, "data": data}, installation_id=job.installation_id)
     if not stored:
-        metrics.deliveries.labels(event=event, outcome="duplicate").inc()
+        count("duplicate")
         return _answer(200, "delivery seen before")
-    metrics.deliveries.labels(event=event, outcome="accepted").inc()
+    count("accepted")
     notify = request.app[NOTIFY]
     if callable(notify):
         notify()

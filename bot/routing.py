@@ -1,4 +1,8 @@
-"""Which deliveries become work (pure): the job kind and the key that serialises work on one issue."""
+"""Which deliveries become work (pure): the job kind and the key that serialises work on one issue.
+
+A delivery is handled only when it has the shape the handlers rely on (`SHAPES`): every field
+they read is there with the right type, so no handler meets a `null` where it expects an object.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import jsonschema
 
 HANDLED = {
     "issues": {"opened", "reopened", "edited", "labeled", "closed"},
@@ -17,6 +22,12 @@ HANDLED = {
     "pull_request": {"closed", "synchronize"},
 }
 _WORK_BRANCH = re.compile(r"chant/issue-([1-9][0-9]{0,9})")
+MAX_DEPTH = 64  # GitHub's payloads nest about ten levels deep
+NEEDS = {("issues", "labeled"): ("label",)}  # fields one action needs beyond its event's
+
+
+class Malformed(ValueError):
+    """A delivery of a handled event whose body lacks what handling it needs (answered 400)."""
 
 
 @dataclass(frozen=True)
@@ -28,8 +39,58 @@ class Plan:
     installation_id: int | None
 
 
+# Names that become parts of API paths: no slashes, no dot segments.
+_USER = {"type": "object", "required": ["login"],
+         "properties": {"login": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9-]{0,99}(\[bot\])?$"},
+                        "type": {"type": "string"}}}
+_REPO = {"type": "object", "required": ["full_name"],
+         "properties": {"full_name": {"type": "string", "maxLength": 200,
+                                      "pattern": r"^(?!\.\.?/)[A-Za-z0-9_.-]+/(?!\.\.?$)[A-Za-z0-9_.-]+$"}}}
+_LABEL = {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}
+_TEXT = {"type": ["string", "null"]}
+_ISSUE = {"type": "object", "required": ["number", "user"], "properties": {
+    "number": {"type": "integer", "minimum": 1}, "title": _TEXT, "body": _TEXT, "user": _USER,
+    "labels": {"type": "array", "items": _LABEL}, "state": {"type": "string"}, "html_url": {"type": "string"},
+    "author_association": {"type": "string"}, "pull_request": {"type": ["object", "null"]}}}
+_ENVELOPE = {"action": {"type": "string"}, "sender": _USER,
+             "installation": {"type": "object", "required": ["id"],
+                              "properties": {"id": {"type": "integer", "minimum": 1}}}}
+_BODY_CHANGE = {"type": "object", "properties": {"body": {"type": "object", "properties": {"from": _TEXT}}}}
+_REPOS = {"type": "array", "items": _REPO}
+_HEAD = {"type": "object", "properties": {"ref": {"type": "string"}, "sha": {"type": "string"}}}
+_PULLS = {"type": "array", "items": {"type": "object", "properties": {"head": _HEAD}}}
+_SUITE = {"type": "object", "properties": {"head_sha": {"type": "string"}, "head_branch": _TEXT,
+                                           "pull_requests": _PULLS}}
+
+
+def _shape(required: list[str], **properties: Any) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator({"type": "object", "required": ["action", "sender", "installation",
+                                                                            *required],
+                                            "properties": {**_ENVELOPE, **properties}})
+
+
+SHAPES: dict[str, jsonschema.Draft202012Validator] = {
+    "issues": _shape(["repository", "issue"], repository=_REPO, issue=_ISSUE, changes=_BODY_CHANGE,
+                     label=_LABEL),
+    "issue_comment": _shape(["repository", "issue", "comment"], repository=_REPO, issue=_ISSUE,
+                            changes=_BODY_CHANGE, comment={
+                                "type": "object", "required": ["id", "user"],
+                                "properties": {"id": {"type": "integer", "minimum": 1}, "user": _USER,
+                                               "body": _TEXT}}),
+    "installation": _shape([], repositories=_REPOS),
+    "installation_repositories": _shape([], repositories_added=_REPOS),
+    "check_suite": _shape(["repository", "check_suite"], repository=_REPO, check_suite=_SUITE),
+    "check_run": _shape(["repository", "check_run"], repository=_REPO, check_run={
+        "type": "object", "properties": {"head_sha": {"type": "string"}, "check_suite": _SUITE,
+                                         "pull_requests": _PULLS}}),
+    "pull_request": _shape(["repository", "pull_request"], repository=_REPO, pull_request={
+        "type": "object", "required": ["number"], "properties": {"number": {"type": "integer", "minimum": 1},
+                                                                 "head": _HEAD, "merged": {"type": ["boolean", "null"]}}}),
+}
+
+
 def is_bot(user: dict[str, Any] | None) -> bool:
-    return bool(user) and (user.get("type") == "Bot" or str(user.get("login", "")).endswith("[bot]"))
+    return isinstance(user, dict) and (user.get("type") == "Bot" or str(user.get("login", "")).endswith("[bot]"))
 
 
 def _mentions_command(body: str | None) -> bool:
@@ -52,31 +113,61 @@ def work_issue(event: str, data: dict[str, Any]) -> int | None:
     return None
 
 
+def too_deep(data: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether JSON data nests deeper than `limit` (checked without recursion)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values() if isinstance(v, (dict, list)))
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value if isinstance(v, (dict, list)))
+    return False
+
+
+def check(event: str, data: dict[str, Any]) -> None:
+    """Raise Malformed when a delivery of a handled event and action lacks a field its handler reads."""
+    validator = SHAPES.get(event)
+    if validator is None or data.get("action") not in HANDLED[event]:
+        return
+    error = next(validator.iter_errors(data), None)
+    missing = [name for name in NEEDS.get((event, data["action"]), ()) if name not in data]
+    if error is None and missing:
+        raise Malformed(f"{event}.{data['action']}: {missing[0]} is missing")
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "the body"
+        raise Malformed(f"{event}.{data['action']}: {where} is missing or has the wrong type"[:200])
+
+
 def plan(event: str, data: dict[str, Any]) -> Plan | None:
-    """The job for a delivery, or None when chantbot has nothing to do with it (answered 200)."""
+    """The job for a delivery, or None when chantbot has nothing to do with it (answered 200).
+
+    Raises Malformed when chantbot handles the event but the body lacks what handling needs.
+    """
     action = data.get("action")
-    if action not in HANDLED.get(event, ()):
+    if not isinstance(action, str) or action not in HANDLED.get(event, ()):
         return None
-    installation = (data.get("installation") or {}).get("id")
-    repo = (data.get("repository") or {}).get("full_name", "")
+    check(event, data)
+    installation = data["installation"]["id"]
     if event == "installation" or event == "installation_repositories":
         return Plan("event", f"installation:{installation}", installation)
+    repo = data["repository"]["full_name"]
     if event in ("check_suite", "check_run", "pull_request"):
         number = work_issue(event, data)
         return Plan("event", f"{repo}#{number}", installation) if number else None
-    issue = data.get("issue") or {}
+    issue = data["issue"]
     if issue.get("pull_request"):
         return None
     if event == "issue_comment":
-        comment = data.get("comment") or {}
-        if is_bot(comment.get("user")):
+        comment = data["comment"]
+        if is_bot(comment["user"]):
             return None
-        labels = {label.get("name") for label in issue.get("labels", [])}
-        answers_questions = (comment.get("user", {}).get("login") == issue.get("user", {}).get("login")
-                             and action == "created")
+        labels = {label["name"] for label in issue.get("labels") or []}
+        answers_questions = comment["user"]["login"] == issue["user"]["login"] and action == "created"
         if not _mentions_command(comment.get("body")) and not (answers_questions and labels):
             return None  # no command and not a reporter's answer: costs no GitHub request
-    if event == "issues" and action == "labeled" and is_bot(data.get("sender")):
+    if event == "issues" and action == "labeled" and is_bot(data["sender"]):
         return None
-    return Plan("event", f"{repo}#{issue.get('number')}", installation)
-
+    return Plan("event", f"{repo}#{issue['number']}", installation)
