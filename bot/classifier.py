@@ -9,14 +9,13 @@ from collections import Counter, defaultdict
 from typing import Any, Iterable, Sequence
 
 from bot.assessment import MAX_QUESTIONS, Assessment, Candidate, IssueText
-from bot.questions import completeness, missing_information, split_markdown, written
+from bot.questions import MAX_BODY, MAX_TITLE, bounded, completeness, missing_information, split_markdown, written
 
 __all__ = ["LocalTriager", "rules_only", "missing_information", "likely_duplicate", "features"]
 
 LEARNABLE = ("bug", "feature", "documentation", "question")
 FORMAT = "chantbot-local-triager/1"
 TITLE_WEIGHT = 4  # a title says more about the kind of issue than any one body line
-MAX_BODY = 8_000  # characters of the body read
 MAX_CODE_WORDS = 200  # words kept of one code block
 EPOCHS = 6
 RATE = 1.0
@@ -24,8 +23,9 @@ RULE_MARGIN = 3.0  # rule score a category without enough history needs to win o
 
 _TOKEN = re.compile(r"[a-z][a-z0-9_+#']*|\d+(?:\.\d+)+|\d+|[?!]")
 _URL = re.compile(r"https?://\S+|www\.\S+")
-_CHECKBOX = re.compile(r"^\s*[-*]\s*\[[ xX]\]", re.M)
-_TRACE = re.compile(r"traceback \(most recent call last\)|^\s+at [\w.$<>]+\(|exception|error:|segmentation fault|"
+# Line anchors are followed by `[ \t]`, never `\s`: `^\s*` would run on across blank lines from every line start.
+_CHECKBOX = re.compile(r"^[ \t]*[-*][ \t]*\[[ xX]\]", re.M)
+_TRACE = re.compile(r"traceback \(most recent call last\)|^[ \t]+at [\w.$<>]+\(|exception|error:|segmentation fault|"
                     r"stack ?trace|panic", re.I | re.M)
 _STOP = frozenset("a an the of to in on for and or is it this that be with as at by i we you".split())
 
@@ -49,10 +49,10 @@ _CUES: dict[str, tuple[tuple[re.Pattern[str], float, str], ...]] = {
             (r"\ballow(?:s|ing)? (?:users?|me|us|to)\b|\bsuggest|\bwish\b|\bfeature\b", 1, "a suggestion"),
         ),
         "question": (
-            (r"^\s*(?:how|what|why|where|which|is|are|can|could|does|do|should)\b[^\n]*\?\s*$", 2, "a question"),
+            (r"^\s*+(?:how|what|why|where|which|is|are|can|could|does|do|should)\b[^\n]*\?\s*+$", 2, "a question"),
             (r"\bhow (?:do|can|should) (?:i|we|you)\b|\bhow to\b", 2, "'how do I'"),
             (r"\bis (?:it|there) (?:possible|a way)\b|\bany way to\b|\bbest way to\b", 2, "'is there a way'"),
-            (r"\?\s*$", 1, "a question"), (r"\bhelp\b", 1, "'help'"),
+            (r"\?\s*+$", 1, "a question"), (r"\bhelp\b", 1, "'help'"),
             (r"\bquestion\b|\bwondering\b|\bconfused\b|\bclarif", 1.5, "'question'"),
         ),
         "documentation": (
@@ -81,7 +81,7 @@ _IMPACT = (
 )
 _TITLE_TAG = re.compile(r"^\s*(?:\[[^\]]{1,40}\]\s*|(?:bug|feature(?: request)?|question|docs?|enhancement|"
                         r"request)\s*[:\-]\s*)+", re.I)
-_MARKUP = re.compile(r"[`*<>|]+|~~|(?<!\w)_+|_+(?!\w)")
+_MARKUP = re.compile(r"[`*<>|]+|~~|(?<!\w)_+|(?<!_)_++(?!\w)")
 _SUMMARY_LEAD = {"bug": "Bug report", "feature": "Feature request", "documentation": "Documentation",
                  "question": "Question", "duplicate": "Likely duplicate"}
 
@@ -106,7 +106,7 @@ def features(title: str, body: str) -> Counter[str]:
     of issue. Code is reduced to a marker, its language, a stack-trace marker and its first words.
     """
     feats: Counter[str] = Counter()
-    title_words = _words(title)
+    title_words = _words(title[:MAX_TITLE])
     for feat in _grams(title_words, "t:"):
         feats[feat] += TITLE_WEIGHT
     feats.update(_grams(title_words, ""))
@@ -175,7 +175,7 @@ def _train(vectors: list[dict[str, float]], labels: list[int], k: int, seed: int
 
 def rule_scores(title: str, body: str) -> tuple[dict[str, float], dict[str, list[str]]]:
     """Built-in cue score of every learnable category, and the cues that fired."""
-    doc = split_markdown(body)
+    title, doc = (title or "")[:MAX_TITLE], split_markdown(body)
     prose = written(doc.prose)
     code = " ".join(text for _, text in doc.code)
     scores = {c: 0.0 for c in LEARNABLE}
@@ -252,6 +252,7 @@ class LocalTriager:
 
     def assess(self, issue: IssueText, candidates: Sequence[Candidate] = ()) -> Assessment:
         """A complete assessment of `issue`, inside the vocabulary."""
+        issue = bounded(issue)
         category, confidence, decided_by = self._decide(issue.title, issue.body)
         missing = missing_information(issue, category)
         priority, severity, impact = _impact(f"{issue.title}\n{split_markdown(issue.body).prose}", category)
@@ -328,7 +329,8 @@ def _recommend(category: str, missing: list[tuple[str, str]]) -> str:
 
 def summary(title: str, category: str) -> str:
     """A short neutral sentence from the title, without markup or template tags."""
-    text = " ".join(_MARKUP.sub(" ", _TITLE_TAG.sub("", title or "")).split()).rstrip(" .?!:;,")
+    title = (title or "")[:MAX_TITLE]
+    text = " ".join(_MARKUP.sub(" ", _TITLE_TAG.sub("", title)).split()).rstrip(" .?!:;,")
     if len(text) > 160:
         text = text[:157].rsplit(" ", 1)[0] + "..."
     text = text[:1].upper() + text[1:] if text else "No title given"
@@ -350,19 +352,21 @@ def likely_duplicate(issue: IssueText, candidates: Sequence[Candidate]) -> Candi
 
     Conservative on purpose: a template title shared by distinct issues is not enough.
     """
+    issue = bounded(issue)
     title = _shingles(issue.title, 1)
     body = _shingles(split_markdown(issue.body).prose, 3)
     best: tuple[float, int, Candidate] | None = None
     for candidate in candidates:
         if candidate.number == issue.number:
             continue
-        title_sim = _jaccard(title, _shingles(candidate.title, 1))
-        other = _shingles(split_markdown(candidate.body).prose, 3)
+        title_sim = _jaccard(title, _shingles(candidate.title[:MAX_TITLE], 1))
+        candidate_body = candidate.body[:MAX_BODY]
+        other = _shingles(split_markdown(candidate_body).prose, 3)
         body_sim = _jaccard(body, other)
         thin = len(body) < 5 or len(other) < 5  # too little body to compare
         # A shared template title alone is not enough; the same title with bodies that talk about
         # the same things (word overlap, not phrasing) is.
-        words_sim = _jaccard(_shingles(issue.body, 1), _shingles(candidate.body, 1))
+        words_sim = _jaccard(_shingles(issue.body, 1), _shingles(candidate_body, 1))
         same = (title_sim >= 0.9 and len(title) >= 3 and (thin or body_sim >= 0.5 or words_sim >= 0.15)) or \
             (title_sim >= 0.5 and not thin and body_sim >= 0.85)
         if same:
@@ -378,6 +382,6 @@ def related(issue: IssueText, candidates: Sequence[Candidate], *, minimum: float
     Full-text search matches on any shared word; passing weak matches on would cost tokens and
     invite false duplicates.
     """
-    title = {w for (w,) in _shingles(issue.title, 1) if len(w) > 2}
+    title = {w for (w,) in _shingles(issue.title[:MAX_TITLE], 1) if len(w) > 2}
     return [c for c in candidates if c.number != issue.number
-            and _jaccard(title, {w for (w,) in _shingles(c.title, 1) if len(w) > 2}) >= minimum]
+            and _jaccard(title, {w for (w,) in _shingles(c.title[:MAX_TITLE], 1) if len(w) > 2}) >= minimum]

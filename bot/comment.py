@@ -1,6 +1,6 @@
 """The reporter-facing triage comment and chantbot's other replies (pure rendering).
 
-Every string that comes from the issue or the model goes through `neutralize`, so a comment can
+Every string that comes from the issue or the model goes through `safe_line`, so a comment can
 mention only the reporter, never holds a line that reads as a slash command, and carries no raw
 HTML apart from its marker and the maintainers' `<details>` block.
 """
@@ -11,7 +11,7 @@ import re
 from typing import Sequence
 
 from bot.assessment import Assessment, IssueText
-from bot.sanitize import neutralize, one_line
+from bot.sanitize import one_line, repo_url_of, safe_line
 
 TRIAGE_MARKER = "<!-- chantbot:triage -->"
 FAILURE_PURPOSE = "failure"
@@ -29,7 +29,7 @@ CONFIG_PROBLEMS_INTRO = ("**Note for maintainers:** `.github/chantbot.yml` is in
                          "defaults. What is wrong:")
 COMMANDS_BLOCK = "<details><summary>Commands for maintainers</summary>\n\n{commands_help}\n\n</details>"
 SPEC_FOOTER = "_Triage record: {spec}_"
-FAILURE = "**chantbot could not {what}.**\n\nError: {error}\n\nTo try again, {retry}."
+FAILURE = "**chantbot could not {what}.**\n\nWhat went wrong: {error}\n\nTo try again, {retry}."
 
 RECOMMENDATION_TEXT = {
     "close": "close: this does not look like something to change in this project",
@@ -38,6 +38,10 @@ RECOMMENDATION_TEXT = {
     "needs-reproduction": "reproduce first: a failing test that shows the problem",
     "ready-for-research": "ready for research: work out the cause or design and compare two or three approaches",
 }
+
+MAX_COMMENT = 65_536  # GitHub's limit on a comment body; counted here in UTF-8 bytes, the strictest reading
+LEFT_OUT = "_… {count} more answer(s) left out: a GitHub comment holds at most 65,536 characters._"
+SHORTENED = "\n\n_… shortened: a GitHub comment holds at most 65,536 characters._\n"
 
 _LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
 _PURPOSE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
@@ -61,9 +65,11 @@ def triage_comment(*, issue: IssueText, assessment: Assessment, next_step: str, 
     """
     author = issue.author if _LOGIN.match(issue.author or "") else None
 
+    repo_url = repo_url_of(issue.url)
+
     def safe(text: str, limit: int) -> str:
         # No mention survives here, the reporter's included: the greeting is the comment's one mention.
-        return one_line(neutralize(text), limit)
+        return safe_line(text, limit, repo_url=repo_url)
 
     a = assessment
     summary = safe(a.summary, MAX_SUMMARY)
@@ -88,14 +94,43 @@ def triage_comment(*, issue: IssueText, assessment: Assessment, next_step: str, 
 
 
 def failure_comment(*, what: str, error: str, retry: str, purpose: str = FAILURE_PURPOSE) -> str:
-    """A job that failed for good: what failed, the short error, and how to retry."""
+    """A job that failed for good: what failed, why in words a maintainer can act on, and how to retry."""
     return (marker_for(purpose) + "\n"
-            + FAILURE.format(what=one_line(what, 200), error=one_line(neutralize(error), 300),
+            + FAILURE.format(what=one_line(what, 200), error=safe_line(error, 300),
                              retry=one_line(retry, 200).rstrip(".")) + "\n")
+
+
+def _size(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def fit_parts(marker: str, parts: Sequence[str], limit: int = MAX_COMMENT) -> str:
+    """The marker line and as many whole answers as GitHub takes in one comment, then how many were left out."""
+    budget = limit - _size(marker) - _size(LEFT_OUT) - 16
+    kept: list[str] = []
+    for part in parts:
+        budget -= _size(part) + 2
+        if budget < 0:
+            break
+        kept.append(part)
+    if len(kept) < len(parts):
+        kept.append(LEFT_OUT.format(count=len(parts) - len(kept)))
+    return fit(marker + "\n" + "\n\n".join(kept), limit)
+
+
+def fit(body: str, limit: int = MAX_COMMENT) -> str:
+    """`body` as it is when GitHub takes it, else cut at a line break and marked as shortened."""
+    if _size(body) <= limit:
+        return body
+    room = limit - _size(SHORTENED)
+    cut = body.encode("utf-8")[:room].decode("utf-8", "ignore")
+    if "\n" in cut:
+        cut = cut[:cut.rindex("\n")]
+    return cut + SHORTENED
 
 
 def config_problem_lines(problems: Sequence[str]) -> str:
     """What is wrong with the repository's `.github/chantbot.yml` (empty when nothing is)."""
     if not problems:
         return ""
-    return CONFIG_PROBLEMS_INTRO + "\n\n" + "\n".join(f"- {one_line(neutralize(p), MAX_ITEM)}" for p in problems)
+    return CONFIG_PROBLEMS_INTRO + "\n\n" + "\n".join(f"- {safe_line(p, MAX_ITEM)}" for p in problems)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
@@ -40,6 +41,8 @@ class Context:
         cached = self._triagers.get(repo)
         if cached and (cached[0] == size or size < cached[0] * 1.1 + 5):
             return cached[1]
-        triager = LocalTriager.from_history(await self.store.history(repo)) if size else rules_only()
+        # Training is seconds of pure Python on a large history: a thread keeps the event loop answering.
+        triager = await asyncio.to_thread(LocalTriager.from_history, await self.store.history(repo)) if size \
+            else rules_only()
         self._triagers[repo] = (size, triager)
         return triager

@@ -17,7 +17,9 @@ TOOL_NAME = "record_triage"
 MAX_OUTPUT_TOKENS = 4096
 MAX_BODY = 12_000  # characters of the issue body sent to the model
 MAX_CANDIDATE_BODY = 300
-TAG = re.compile(r"<(?=\s*/?\s*(?:issue|title|body|candidates?|stage_output|diff)\b)", re.IGNORECASE)
+MAX_TITLE = 256  # GitHub's own limit on an issue title
+# Possessive quantifiers: `<` followed by a long run of spaces is one scan, not one per space.
+TAG = re.compile(r"<(?=\s*+/?\s*+(?:issue|title|body|candidates?|stage_output|diff)\b)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ def issue_fence(issue: IssueText) -> str:
         body = body[:MAX_BODY] + f"\n[body truncated: {len(issue.body) - MAX_BODY} more characters]"
     association = re.sub(r"[^A-Z_]", "", issue.author_association.upper()) or "NONE"
     return "\n".join([f'<issue number="{issue.number}" author_association="{association}">',
-                      f"<title>{defuse(issue.title)}</title>", f"<body>\n{defuse(body)}\n</body>", "</issue>"])
+                      f"<title>{defuse(issue.title[:MAX_TITLE])}</title>", f"<body>\n{defuse(body)}\n</body>", "</issue>"])
 
 
 def issue_message(issue: IssueText, candidates: Sequence[Candidate] = ()) -> str:
@@ -74,7 +76,8 @@ def issue_message(issue: IssueText, candidates: Sequence[Candidate] = ()) -> str
     if candidates:
         parts.append("<candidates>")
         parts += [f'<candidate number="{c.number}" state="{"closed" if c.state == "closed" else "open"}">\n'
-                  f"{defuse(c.title)}\n{defuse(c.body[:MAX_CANDIDATE_BODY])}\n</candidate>" for c in candidates]
+                  f"{defuse(c.title[:MAX_TITLE])}\n{defuse(c.body[:MAX_CANDIDATE_BODY])}\n</candidate>"
+                  for c in candidates]
         parts.append("</candidates>")
     else:
         parts.append("No possible duplicates were found, so duplicate_of must be null.")

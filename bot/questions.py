@@ -3,34 +3,38 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.assessment import MAX_QUESTIONS, IssueText
 
-_COMMENT = re.compile(r"<!--(.*?)(?:-->|$)", re.S)
-_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})([^\n`]*)\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)", re.S | re.M)
-_HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]*(.+?)[ \t#]*$|^[ \t]*\*\*([^*\n]{3,80})\*\*[ \t]*:?[ \t]*$", re.M)
-_PLACEHOLDER = re.compile(r"_no response_|^\s*n/?a\.?\s*$", re.I | re.M)
+# Every pattern here is linear: line anchors are followed by `[ \t]`, never `\s` (which would run on
+# across blank lines from every line start), and no two quantifiers compete for the same characters.
+_COMMENT = re.compile(r"<!--(.*?)(?:-->|\Z)", re.S)
+_FENCE = re.compile(r"^[ \t]*+(`{3,}+|~{3,}+)([^\n`]*)\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)", re.S | re.M)
+_HEADING = re.compile(r"^[ \t]{0,3}#{1,6}([^\n]*)$|^[ \t]*+\*\*([^*\n]{3,80})\*\*[ \t]*+(?::[ \t]*)?$", re.M)
+_PLACEHOLDER = re.compile(r"_no response_|^[ \t]*n/?a\.?[ \t]*$", re.I | re.M)
 _URL = re.compile(r"https?://\S+")
 _REPO = re.compile(r"github\.com/[^/\s]+/([^/\s]+)/")
 
-_VERSION = re.compile(r"\bv?\d+\.\d+(?:\.\d+)*\b|\bversion\s*:?\s*\S*\d|\b(?:nightly|master|main branch|latest "
-                      r"release|commit [0-9a-f]{7,})\b|\b(?=[0-9a-f]*\d)[0-9a-f]{7,40}\b", re.I)
-_STEPS = re.compile(r"\bsteps?\b|\breproduc|\brepro\b|^\s*1[.)]\s|\b(?:when|after|if|once) i\b|\bi (?:ran|run|"
+_VERSION = re.compile(r"\bv?\d+\.\d+(?:\.\d+)*\b|\bversion\s*+(?::\s*+)?\S*\d|\b(?:nightly|master|main branch|"
+                      r"latest release|commit [0-9a-f]{7,})\b|\b(?=[0-9a-f]{0,40}\d)[0-9a-f]{7,40}\b", re.I)
+_STEPS = re.compile(r"\bsteps?\b|\breproduc|\brepro\b|^[ \t]*1[.)]\s|\b(?:when|after|if|once) i\b|\bi (?:ran|run|"
                     r"tried|typed|clicked|opened|called|used|installed|executed)\b", re.I | re.M)
 # Saying what goes wrong ("doesn't open", "nothing happens") implies what was expected.
 _EXPECTED = re.compile(r"\bexpect|\bshould\b|\binstead\b|\bactual|\bsupposed to\b|\brather than\b|\bused to\b|"
                        r"\b(?:does|do|is|are|was|were|can|wo|did)(?:n't| not)\b|\bcannot\b|\bnothing happens\b|"
                        r"\bfails? to\b|\bnot found\b|\bwrong\b|\bincorrect|\bcrash|\berror\b|\bexception\b", re.I)
 _FAILURE = re.compile(r"\berror|\bexception|\bcrash|\btraceback|\bpanic|\bsegfault|\bfail", re.I)
-_LOG = re.compile(r"traceback \(most recent call last\)|^\s+at \S+\(|^\s*(?:error|fatal|warning|exception)\b.*:|"
-                  r"\w+(?:error|exception)\b\s*:|^\s*(?:\[|\d{2}:\d{2})", re.I | re.M)
+_LOG = re.compile(r"traceback \(most recent call last\)|^[ \t]+at \S+\(|^[ \t]*(?:error|fatal|warning|exception)\b"
+                  r"[^\n]*:|\b\w+(?:error|exception)\b\s*:|^[ \t]*(?:\[|\d{2}:\d{2})", re.I | re.M)
 _USE_CASE = re.compile(r"\buse[- ]?cases?\b|\bbecause\b|\bso that\b|\bin order to\b|\b(?:i|we) (?:need|want|would "
                        r"like|often|have to|currently)\b|\bwould (?:allow|help|make|let|save|enable)\b|\bcurrently\b|"
                        r"\bworkaround\b|\bmotivation\b|\bproblem\b|\buseful\b|\bfor example\b|\be\.g\.", re.I)
 _DOC_PLACE = re.compile(r"https?://|\.(?:md|rst|txt|html)\b|\bpage\b|\bsection\b|\bchapter\b|\breadme\b", re.I)
 
 MIN_WORDS = 8  # fewer words than this in the body says almost nothing
+MAX_BODY = 8_000  # characters of an issue body read: enough for any template, and it bounds the work
+MAX_TITLE = 256  # GitHub's own limit on an issue title
 
 
 @dataclass(frozen=True)
@@ -45,13 +49,25 @@ class Markdown:
 
 def split_markdown(body: str) -> Markdown:
     """Split a Markdown body; HTML comments (template instructions) and code fences leave the prose."""
-    text = (body or "").replace("\r\n", "\n")
+    text = (body or "")[:MAX_BODY].replace("\r\n", "\n")
     comments = tuple(m.group(1) for m in _COMMENT.finditer(text))
     text = _COMMENT.sub(" ", text)
     code = tuple((m.group(2).strip().lower(), m.group(3)) for m in _FENCE.finditer(text))
     prose = _FENCE.sub(" ", text)
-    headings = tuple((m.group(1) or m.group(2) or "").strip() for m in _HEADING.finditer(prose))
+    headings = tuple(h for h in (_heading(m) for m in _HEADING.finditer(prose)) if h)
     return Markdown(prose, code, comments, headings)
+
+
+def _heading(mark: re.Match[str]) -> str:
+    """A heading's text: an ATX heading without its closing hashes, or a bold line."""
+    return (mark.group(1) if mark.group(1) is not None else mark.group(2) or "").strip(" \t#")
+
+
+def bounded(issue: IssueText) -> IssueText:
+    """The issue as far as it is read: title and body cut to what analysis looks at."""
+    if len(issue.title) <= MAX_TITLE and len(issue.body) <= MAX_BODY:
+        return issue
+    return replace(issue, title=issue.title[:MAX_TITLE], body=issue.body[:MAX_BODY])
 
 
 def _sections(prose: str) -> dict[str, str]:
@@ -60,7 +76,7 @@ def _sections(prose: str) -> dict[str, str]:
     marks = list(_HEADING.finditer(prose))
     for mark, following in zip(marks, marks[1:] + [None]):
         end = following.start() if following else len(prose)
-        heading = (mark.group(1) or mark.group(2) or "").strip().lower()
+        heading = _heading(mark).lower()
         sections[heading] = _PLACEHOLDER.sub("", prose[mark.end():end]).strip()
     return sections
 
@@ -93,6 +109,7 @@ ASK = {
 
 def _gaps(issue: IssueText, category: str) -> list[str]:
     """What an issue of `category` leaves out, most important first."""
+    issue = bounded(issue)
     doc = split_markdown(issue.body)
     said = written(doc.prose)
     filled = " ".join(heading for heading, text in _sections(doc.prose).items() if text)
@@ -130,9 +147,9 @@ def missing_information(issue: IssueText, category: str) -> list[tuple[str, str]
 
 def completeness(issue: IssueText, missing: list[tuple[str, str]]) -> str:
     """complete, partial or insufficient, from what is missing."""
-    doc = split_markdown(issue.body)
     if not missing:
         return "complete"
+    doc = split_markdown(issue.body)
     if len(missing) >= 3 or (len(written(doc.prose).split()) < MIN_WORDS and not doc.code):
         return "insufficient"
     return "partial"

@@ -11,7 +11,8 @@ from typing import Any, Sequence
 import yaml
 
 from bot.assessment import Assessment, IssueText
-from bot.sanitize import neutralize, one_line
+from bot.safeyaml import BudgetLoader
+from bot.sanitize import code_span, neutralize, one_line, safe_line
 
 STAGES = ("triage", "reproduce", "research", "implement", "review", "document")
 
@@ -20,10 +21,12 @@ _SUFFIX = re.compile(r"^[0-9a-z]{3}$")
 # chant serialises front matter in the order of its SpecFrontmatter struct.
 _FIELD_ORDER = ("type", "status", "depends_on", "labels", "target_files", "context", "prompt", "branch",
                 "commits", "completed_at", "model", "tracks", "informed_by", "origin", "approval")
-_MARKDOWN_LEAD = set("#`~>*+-=|_<[!\\")
+# A line starting with a code span stays as it is: a backslash would unpair the span's backticks.
+_MARKDOWN_LEAD = set("#~>*+-=|_<[!\\")
 MAX_TITLE = 120
 MAX_TEXT = 600
 MAX_REPORT = 4000
+MAX_FRONT_MATTER = 16 * 1024  # chant's front matter is a few hundred bytes
 
 
 @dataclass(frozen=True)
@@ -115,14 +118,14 @@ _NEXT_STAGE = {
 }
 
 
-class _Yaml12Loader(yaml.SafeLoader):
+class _Yaml12Loader(BudgetLoader):
     """Reads front matter as chant's serde_yaml does: timestamps stay strings, only true/false are booleans."""
 
 
 _Yaml12Loader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers
             if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:bool")]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    for first, resolvers in BudgetLoader.yaml_implicit_resolvers.items()
 }
 _Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:bool",
                                     re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
@@ -305,15 +308,22 @@ def stage_spec(stage: str, *, spec_id: str, issue: IssueText, informed_by: Seque
 
 
 def parse_front_matter(text: str) -> tuple[dict, str]:
-    """(front matter, body) of a spec; ({}, text) when it has none. Raises ValueError on bad YAML."""
+    """(front matter, body) of a spec; ({}, text) when it has none. Raises ValueError on bad YAML.
+
+    Front matter longer than MAX_FRONT_MATTER is refused before YAML reads it (PyYAML is slow).
+    """
     lines = text.splitlines(keepends=True)
     if not lines or lines[0].rstrip("\r\n") != "---":
         return {}, text
+    size = 0
     for i in range(1, len(lines)):
+        size += len(lines[i])
         if lines[i].rstrip("\r\n") == "---":
+            if size > MAX_FRONT_MATTER:
+                raise ValueError(f"front matter is longer than {MAX_FRONT_MATTER // 1024} KiB")
             try:
                 meta = yaml.load("".join(lines[1:i]), Loader=_Yaml12Loader)  # noqa: S506 - SafeLoader subclass
-            except yaml.YAMLError as exc:
+            except (yaml.YAMLError, ValueError) as exc:  # ValueError: an integer longer than Python converts
                 raise ValueError(f"front matter is not valid YAML: {exc}") from None
             if meta is None:
                 meta = {}
@@ -343,7 +353,7 @@ def _rfc3339(moment: datetime.datetime) -> str:
 
 def _text(value: str, limit: int) -> str:
     """Untrusted text as one line that Markdown (and chant) cannot read as a heading, fence or list."""
-    line = one_line(neutralize(value or ""), limit)
+    line = safe_line(value or "", limit)
     return "\\" + line if line[:1] in _MARKDOWN_LEAD else line
 
 
@@ -355,7 +365,7 @@ def _assessment_rows(a: Assessment) -> list[tuple[str, str]]:
 
 def _code(value: str, limit: int) -> str:
     """Text shown as an inline code span (paths, logins, labels)."""
-    return "`" + one_line(value or "", limit).replace("`", "'") + "`"
+    return code_span(value, limit)
 
 
 def _url(url: str) -> str:
@@ -374,9 +384,10 @@ def _issue_line(issue: IssueText) -> str:
 
 def _quoted(text: str) -> str:
     """The issue body as a block quote: no line of it can become a heading or a fence of the spec."""
-    body = neutralize(text or "").strip()
-    if len(body) > MAX_REPORT:
-        body = body[:MAX_REPORT] + "\n… (truncated)"
+    text = text or ""
+    body = neutralize(text[:MAX_REPORT]).strip()
+    if len(text) > MAX_REPORT:
+        body += "\n… (truncated)"
     if not body:
         return "> (no description)"
     return "\n".join("> " + line if line.strip() else ">" for line in body.splitlines())

@@ -113,7 +113,8 @@ class StoreError(Exception):
 
 
 def _fts_query(text: str) -> str:
-    words = [w for w in re.findall(r"[A-Za-z][A-Za-z0-9_]{2,}", text.lower()) if w not in _STOP][:24]
+    # 24 distinct words are all the query uses; the first few thousand characters hold them.
+    words = [w for w in re.findall(r"[A-Za-z][A-Za-z0-9_]{2,}", text[:4000].lower()) if w not in _STOP][:24]
     return " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.commands.parser import Command, added, parse
+from bot.commands.parser import MAX_BODY, Command, added, once_each, parse
 
 
 def found(body: str) -> list[tuple[str, tuple[str, ...]]]:
@@ -134,3 +134,14 @@ def test_added(old: str, new: str, expected: list[tuple[str, tuple[str, ...]]]) 
 
 def test_added_keeps_the_new_line_for_quoting() -> None:
     assert added("/priority high", "/priority high\n/Kind  Bug") == [Command("kind", ("Bug",), "/Kind  Bug")]
+
+
+def test_once_each_keeps_each_command_at_its_last_place() -> None:
+    body = "/close\n/reopen\n/close\n/help\n/priority high\n/priority low\n/priority high\n/help"
+    assert [(c.name, c.args) for c in once_each(parse(body))] == [
+        ("reopen", ()), ("close", ()), ("priority", ("low",)), ("priority", ("high",)), ("help", ())]
+
+
+def test_a_body_longer_than_github_allows_is_read_up_to_the_limit() -> None:
+    assert found("x" * MAX_BODY + "\n/help") == []
+    assert found("x" * (MAX_BODY - 10) + "\n/help") == [("help", ())]

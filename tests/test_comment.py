@@ -112,3 +112,19 @@ def test_failure_comment_says_what_failed_and_how_to_retry():
     assert "To try again, comment `/retriage`." in text
     assert MENTION.findall(text) == []
     assert not any(line.startswith("/") for line in text.splitlines())
+
+
+def test_a_reply_keeps_whole_answers_under_githubs_limit_and_says_how_many_it_left_out():
+    parts = [f"> `/help`\n\n{'x' * 4000}" for _ in range(40)]
+    body = comment.fit_parts("<!-- chantbot:reply-1 -->", parts)
+    assert len(body.encode()) <= comment.MAX_COMMENT
+    kept = body.count("> `/help`")
+    assert 10 <= kept < 40 and f"{40 - kept} more answer(s) left out" in body
+    assert comment.fit_parts("<!-- m -->", ["short"]) == "<!-- m -->\nshort"
+
+
+def test_any_body_is_cut_to_githubs_limit_counting_bytes():
+    body = "<!-- m -->\n" + ("é" * 100 + "\n") * 1000  # 201 KB of UTF-8 in 101 K characters
+    fitted = comment.fit(body)
+    assert len(fitted.encode()) <= comment.MAX_COMMENT and fitted.startswith("<!-- m -->\n")
+    assert fitted.endswith("holds at most 65,536 characters._\n") and comment.fit("small") == "small"

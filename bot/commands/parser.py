@@ -9,6 +9,11 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from bot.markdown import CodeSpans
+
+MAX_BODY = 65_536  # GitHub's limit on a comment body: anything longer is not a comment GitHub sent
+MAX_PER_COMMENT = 10  # commands one comment may run; a flood of them would flood the model and GitHub
+
 
 @dataclass(frozen=True)
 class Command:
@@ -23,8 +28,6 @@ class Command:
 _COMMAND = re.compile(r" {0,3}/([A-Za-z][A-Za-z0-9_-]*)(?=\s|$)(.*)")
 _FENCE_OPEN = re.compile(r" {0,3}(`{3,}|~{3,})(.*)")
 _QUOTE = re.compile(r" {0,3}>")
-# A code span or the start of an HTML comment, whichever comes first: `<!--` inside a code span is text.
-_SPAN_OR_COMMENT = re.compile(r"(`+).*?(?<!`)\1(?!`)|<!--")
 
 
 def _indent(line: str) -> int:
@@ -34,19 +37,28 @@ def _indent(line: str) -> int:
 
 
 def _strip_comments(line: str) -> tuple[str, bool]:
-    """The line without its HTML comments, and whether a comment is still open at its end."""
-    visible, pos = [], 0
+    """The line without its HTML comments, and whether a comment is still open at its end.
+
+    A code span or a comment, whichever starts first, hides the other: `<!--` inside a code span
+    is text. One pass: the next comment is looked for again only once the scan has passed it.
+    """
+    if "<!--" not in line:
+        return line, False
+    spans = CodeSpans(line)
+    visible, pos, opening = [], 0, line.find("<!--")
     while True:
-        match = _SPAN_OR_COMMENT.search(line, pos)
-        if match is None:
+        if 0 <= opening < pos:
+            opening = line.find("<!--", pos)
+        span = spans.first_from(pos)
+        if opening < 0:
             visible.append(line[pos:])
             return "".join(visible), False
-        if match.group(0) != "<!--":  # a code span: keep it, look after it
-            visible.append(line[pos:match.end()])
-            pos = match.end()
+        if span is not None and span[0] < opening:  # a code span: keep it, look after it
+            visible.append(line[pos:span[1]])
+            pos = span[1]
             continue
-        visible.append(line[pos:match.start()])
-        end = line.find("-->", match.end())
+        visible.append(line[pos:opening])
+        end = line.find("-->", opening + 4)
         if end < 0:
             return "".join(visible), True
         pos = end + 3
@@ -57,13 +69,13 @@ def parse(body: str) -> list[Command]:
 
     Lines inside fenced code (``` or ~~~), indented code, block quotes and HTML comments are not commands.
     An unclosed fence or comment runs to the end of the body. Unknown names are parsed too: the
-    registry decides what they mean.
+    registry decides what they mean. A body longer than GitHub allows is read up to that length.
     """
     found: list[Command] = []
     fence: tuple[str, int] | None = None  # the open fence's character and length
     in_comment = False
     in_paragraph = False  # an indented line continues a paragraph instead of starting code
-    for line in body.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+    for line in body[:MAX_BODY].replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         if fence is not None:
             char, length = fence
             stripped = line.strip()
@@ -92,6 +104,17 @@ def parse(body: str) -> list[Command]:
         if match:
             found.append(Command(match.group(1).lower(), tuple(match.group(2).split()), text.strip()))
     return found
+
+
+def once_each(commands: list[Command]) -> list[Command]:
+    """Each distinct command (name and arguments) once, at its last place in the comment.
+
+    Every command sets a state (a label, the issue's state, a spec) or reports one, so running it
+    again changes nothing; keeping the last place keeps what a sequence like `/close`, `/reopen`,
+    `/close` leaves behind.
+    """
+    last = {(c.name, c.args): i for i, c in enumerate(commands)}
+    return [c for i, c in enumerate(commands) if last[(c.name, c.args)] == i]
 
 
 def added(old_body: str, new_body: str) -> list[Command]:

@@ -65,6 +65,8 @@ _BY_NAME = {spec.name: spec for spec in COMMANDS}
 _ALIASES = {"enhancement": "feature", "docs": "documentation"}
 _ISSUE = re.compile(r"#?(\d+)|https?://[^\s/]+/[^\s/]+/[^\s/]+/issues/(\d+)(?:[/?#]\S*)?", re.I)
 _VERSION = re.compile(r"v?\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?")
+MAX_ARGUMENTS = 50  # words of a command line looked at; reasons and labels are short
+MAX_ARGUMENT = 200
 _INTRO = ("Write a command at the start of its own line in a comment; several may follow one another. "
           "Commands inside code blocks, quotes and HTML comments are ignored, and editing a comment runs only "
           "the commands the edit added. The stage commands, `/reproduce` to `/document`, write that stage's chant "
@@ -104,6 +106,7 @@ def check_args(spec: CommandSpec, args: Sequence[str]) -> tuple[list[str], str |
     nothing when it is optional and absent); a version as written.
     """
     kind = spec.arg_kind
+    args = [arg[:MAX_ARGUMENT] for arg in args[:MAX_ARGUMENTS]]
     if kind == "none":
         return ([], None) if not args else ([], f"`/{spec.name}` takes no arguments.")
     if kind in ("category", "priority", "severity"):
@@ -129,7 +132,7 @@ def check_args(spec: CommandSpec, args: Sequence[str]) -> tuple[list[str], str |
 
 def suggest(name: str) -> str | None:
     """The command `name` was probably meant to be: a close spelling or an unambiguous prefix, else None."""
-    name = _key(name)
+    name = _key(name[:40])
     if name in _BY_NAME:
         return name
     starts = [spec.name for spec in COMMANDS if len(name) >= 3 and spec.name.startswith(name)]

@@ -1,0 +1,155 @@
+"""Every function that reads untrusted text takes time linear in it: random and adversarial text up to 1 MB.
+
+A function that backtracks (a nested quantifier, `^\\s*` over blank lines, a lazy span search) turns
+a few kilobytes into minutes; here each gets a whole megabyte and a generous bound. The calls run in
+a child process, so a function that would run for an hour fails the test instead of hanging it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import multiprocessing
+import multiprocessing.pool
+import time
+from typing import Callable
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+SIZE = 1_000_000
+BOUND = 2.0  # seconds for one call on 1 MB; linear code needs well under a second
+METACHARACTERS = list("`*_~<>[]()!#-=|\\")
+UNITS = METACHARACTERS + ["\n", " \n", "\r\n", "    \n", "<!--", "-->", "x`", "``a", "```\n", "~~~\n", "@a ",
+                          "http://a ", "[a](b) ", "{{a.", "# ", "- [ ] ", "> ", "1. ", "a", " ", "abcdef7", "aerror ",
+                          "version ", "/a\n", "\u202e", "&", "<issue"]
+
+
+def gauntlet() -> str:
+    """Long runs of every unit, each at the start of a line and after a word."""
+    run = SIZE // (2 * len(UNITS)) - 4
+    parts = []
+    for unit in UNITS:
+        repeated = (unit * (run // len(unit) + 1))[:run]
+        parts += ["x" + repeated, repeated]
+    return "\n".join(parts)[:SIZE]
+
+
+def functions() -> dict[str, Callable[[str], object]]:
+    """Each function that reads untrusted text, called as chantbot calls it (text in every untrusted slot)."""
+    from bot import classifier, comment, llm, prompts, questions, repoconfig, routing, sanitize, specs, store
+    from bot.assessment import Assessment, Candidate, IssueText
+    from bot.commands import parser, registry
+
+    def issue(text: str) -> IssueText:
+        return IssueText(number=7, title=text, body=text, author="reporter",
+                         url="https://github.com/acme/widgets/issues/7")
+
+    def model(text: str) -> Assessment:
+        return Assessment(category="bug", recommendation="needs-info", summary=text, priority="high",
+                          missing_information=(text,), questions=(text,) * 5, rationale=text, triager=text)
+
+    def quietly(fn: Callable[[], object]) -> object:
+        try:
+            return fn()
+        except ValueError:  # refusing bad input is fine; taking long over it is not
+            return None
+
+    payload = {"action": "created", "installation": {"id": 1}, "sender": {"login": "a"},
+               "repository": {"full_name": "a/b"}, "issue": {"number": 1, "user": {"login": "a"}},
+               "comment": {"id": 1, "user": {"login": "a"}}}
+    triager = classifier.rules_only()
+    return {
+        "parser.parse": parser.parse,
+        "parser.added": lambda t: parser.added(t, t + "\n/help"),
+        "registry.check_args": lambda t: [registry.check_args(spec, (t, t)) for spec in registry.COMMANDS],
+        "registry.suggest": registry.suggest,
+        "sanitize.neutralize": lambda t: sanitize.neutralize(t, repo_url="https://github.com/acme/widgets"),
+        "sanitize.one_line": sanitize.one_line,
+        "specs.triage_spec": lambda t: specs.triage_spec(spec_id="2026-01-01-001-abc", issue=issue(t),
+                                                         assessment=model(t), model="local",
+                                                         completed_at=datetime.datetime(2026, 1, 1)),
+        "specs.stage_spec": lambda t: specs.stage_spec("research", spec_id="2026-01-01-001-abc", issue=issue(t),
+                                                       informed_by=[".chant/specs/x.md"], requested_by=t),
+        "specs.triage_document": lambda t: specs.triage_document(issue=issue(t), assessment=model(t), labels=[t]),
+        "prompts.parse": lambda t: quietly(lambda: prompts.render(prompts.parse("---\n" + t + "\n---\n" + t,
+                                                                                name="triage"), {"a": t})),
+        "repoconfig.parse": repoconfig.parse,
+        "questions.missing_information": lambda t: [questions.missing_information(issue(t), c)
+                                                    for c in classifier.LEARNABLE],
+        "questions.split_markdown": questions.split_markdown,
+        "classifier.features": lambda t: classifier.features(t, t),
+        "classifier.rule_scores": lambda t: classifier.rule_scores(t, t),
+        "classifier.assess": lambda t: triager.assess(issue(t), [Candidate(8, t, t)] * 5),
+        "classifier.summary": lambda t: classifier.summary(t, "bug"),
+        "comment.triage_comment": lambda t: comment.triage_comment(
+            issue=issue(t), assessment=model(t), next_step=t, commands_help="help", duplicate=(8, t),
+            config_problems=[t]),
+        "comment.failure_comment": lambda t: comment.failure_comment(what=t, error=t, retry=t),
+        "store.fts_query": store._fts_query,
+        "llm.issue_message": lambda t: llm.issue_message(issue(t), [Candidate(8, t, t)]),
+        "routing.plan": lambda t: quietly(lambda: routing.plan("issue_comment", {**payload, "comment": {
+            **payload["comment"], "body": t}})),
+    }
+
+
+def measure(name: str, recipe: list[tuple[str, int]] | None) -> float:
+    """Seconds `name` takes on the text a recipe builds (None: the gauntlet); runs in the child process."""
+    text = gauntlet() if recipe is None else "".join(unit * count for unit, count in recipe)[:SIZE]
+    fn = functions()[name]
+    started = time.perf_counter()
+    fn(text)
+    return time.perf_counter() - started
+
+
+class Child:
+    """A process that runs the calls, so that one that would run for an hour can be stopped: it is killed
+    when a call overruns, and the next call starts a new one."""
+
+    def __init__(self) -> None:
+        self.pool: multiprocessing.pool.Pool | None = None
+
+    def took(self, name: str, recipe: list[tuple[str, int]] | None) -> float:
+        if self.pool is None:
+            self.pool = multiprocessing.get_context("spawn").Pool(1)
+            self.pool.apply(measure, ("sanitize.one_line", [("a", 1)]))  # imports done before anything is timed
+        try:
+            return self.pool.apply_async(measure, (name, recipe)).get(timeout=BOUND * 3)
+        except multiprocessing.TimeoutError:
+            self.close()
+            pytest.fail(f"{name} ran for more than {BOUND * 3:.0f} s on "
+                        f"{'the gauntlet' if recipe is None else recipe}")
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool = None
+
+
+@pytest.fixture(scope="module")
+def child():
+    runner = Child()
+    yield runner
+    runner.close()
+
+
+def worst(child: Child, recipe: list[tuple[str, int]] | None) -> dict[str, float]:
+    return {name: child.took(name, recipe) for name in functions()}
+
+
+def test_every_function_is_fast_on_a_megabyte_of_every_markdown_metacharacter(child):
+    slow = {name: round(s, 2) for name, s in worst(child, None).items() if s > BOUND}
+    assert not slow
+
+
+recipes = st.lists(st.tuples(st.one_of(st.sampled_from(UNITS), st.text(alphabet="".join(METACHARACTERS) + " \n\ta@/",
+                                                                         min_size=1, max_size=12)),
+                             st.integers(min_value=1, max_value=SIZE)), min_size=1, max_size=6)
+
+
+@settings(max_examples=4, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(recipe=recipes)
+def test_every_function_is_fast_on_random_hostile_text(child, recipe):
+    slow = {name: round(s, 2) for name, s in worst(child, recipe).items() if s > BOUND}
+    assert not slow
