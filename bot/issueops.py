@@ -5,23 +5,38 @@ from __future__ import annotations
 import base64
 import time
 import urllib.parse
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from gidgethub import BadRequest
 from gidgethub.abc import GitHubAPI
 
 from bot import labels as labelling
+from bot.comment import fit
 from bot.labels import LabelPlan
 from bot.repoconfig import RepoConfig
 
+T = TypeVar("T")
+
 FILE_TTL = 60.0  # seconds a repository file (config, prompt override) is trusted before asking again
+MAX_FILE = 64 * 1024  # bytes of a configuration or prompt file chantbot reads; larger ones are refused
+PARSED_ENTRIES = 256  # parsed files remembered, by blob SHA
 LABELS_TTL = 600.0
 ROLE_TTL = 300.0  # seconds a person's role on a repository is trusted
 
 
 def _status(exc: BadRequest) -> int:
     return int(exc.status_code)
+
+
+@dataclass(frozen=True)
+class RepoFile:
+    """A file read from a repository: its text (None when larger than chantbot reads), blob SHA and size."""
+
+    text: str | None
+    sha: str
+    size: int
 
 
 async def find_comment(gh: GitHubAPI, repo: str, number: int, marker: str) -> dict[str, Any] | None:
@@ -38,8 +53,10 @@ async def upsert_comment(gh: GitHubAPI, repo: str, number: int, marker: str, bod
     """Edit chantbot's comment for this purpose in place, or post it once; returns its id.
 
     `may_exist` says whether the issue could already hold it (it has comments, or an earlier
-    attempt may have posted it); when False no listing is needed.
+    attempt may have posted it); when False no listing is needed. A body over GitHub's limit is
+    shortened rather than refused.
     """
+    body = fit(body)
     if known_id is None and may_exist:
         found = await find_comment(gh, repo, number, marker)
         known_id = found["id"] if found else None
@@ -75,7 +92,8 @@ class RepoCache:
     """What chantbot remembers about repositories between jobs: files, the label set, people's roles."""
 
     clock: Callable[[], float] = time.monotonic
-    _files: dict[tuple[str, str, str], tuple[float, str | None]] = field(default_factory=dict)
+    _files: dict[tuple[str, str, str], tuple[float, RepoFile | None]] = field(default_factory=dict)
+    _parsed: OrderedDict[tuple[str, str], Any] = field(default_factory=OrderedDict)
     _labels: dict[str, tuple[float, set[str]]] = field(default_factory=dict)
     _roles: dict[tuple[str, str], tuple[float, str]] = field(default_factory=dict)
 
@@ -87,23 +105,42 @@ class RepoCache:
     def remember_role(self, repo: str, login: str, role: str) -> None:
         self._roles[(repo, login)] = (self.clock(), role)
 
-    async def file(self, gh: GitHubAPI, repo: str, path: str, *, ref: str | None = None) -> str | None:
-        """A file's text on `ref` (default branch), or None when missing. Cached briefly; GETs use ETags."""
+    async def file(self, gh: GitHubAPI, repo: str, path: str, *, ref: str | None = None) -> RepoFile | None:
+        """A file on `ref` (default branch), or None when missing. Cached briefly; GETs use ETags.
+
+        A file over MAX_FILE bytes comes back without its text: it is never decoded.
+        """
         key = (repo, path, ref or "")
         hit = self._files.get(key)
         if hit and self.clock() - hit[0] < FILE_TTL:
             return hit[1]
         url = f"/repos/{repo}/contents/{urllib.parse.quote(path)}" + (f"?ref={urllib.parse.quote(ref)}" if ref else "")
+        found: RepoFile | None = None
         try:
             data = await gh.getitem(url)
-            text = base64.b64decode(data.get("content", "")).decode("utf-8", "replace") \
-                if isinstance(data, dict) and data.get("type") == "file" else None
         except BadRequest as exc:
             if _status(exc) != 404:
                 raise
-            text = None
-        self._files[key] = (self.clock(), text)
-        return text
+            data = None
+        if isinstance(data, dict) and data.get("type") == "file":
+            size, sha = int(data.get("size") or 0), str(data.get("sha") or "")
+            encoded = str(data.get("content") or "")
+            text = None if size > MAX_FILE or len(encoded) > 2 * MAX_FILE else \
+                base64.b64decode(encoded).decode("utf-8", "replace")
+            found = RepoFile(text, sha, size)
+        self._files[key] = (self.clock(), found)
+        return found
+
+    def parsed(self, kind: str, found: RepoFile, parse: Callable[[RepoFile], T]) -> T:
+        """`parse(found)`, computed once per blob SHA: an unchanged file is never parsed or validated again."""
+        key = (kind, found.sha or f"text:{hash(found.text)}")
+        if key in self._parsed:
+            self._parsed.move_to_end(key)
+            return self._parsed[key]
+        value = self._parsed[key] = parse(found)
+        while len(self._parsed) > PARSED_ENTRIES:
+            self._parsed.popitem(last=False)
+        return value
 
     async def ensure_labels(self, gh: GitHubAPI, repo: str, names: list[str], config: RepoConfig) -> None:
         """Create the vocabulary labels the repository lacks, with colour and description."""

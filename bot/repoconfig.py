@@ -5,12 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+import itertools
+
 import jsonschema
 import yaml
 
 from bot import workflow
+from bot.safeyaml import BudgetLoader
 
 CONFIG_PATH = ".github/chantbot.yml"
+MAX_BYTES = 64 * 1024  # a configuration file is a few hundred bytes; anything this large is not one
+MAX_PROBLEMS = 10  # problems reported from one file
+MAX_PROBLEM = 300  # characters of one problem
 STAGE_NAMES = tuple(stage.name for stage in workflow.STAGES)
 DAILY_USD = 20.0
 ROLE_LEVELS = ("anyone", "read", "triage", "write", "maintain", "admin")
@@ -78,7 +84,11 @@ class RepoConfig:
 
 
 def _where(error: jsonschema.ValidationError) -> str:
-    return ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    return _short(".".join(str(p) for p in error.absolute_path) or "(top level)")
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_PROBLEM else text[:MAX_PROBLEM - 1] + "…"
 
 
 def _message(error: jsonschema.ValidationError) -> str:
@@ -99,21 +109,34 @@ def parse(text: str | None) -> tuple[RepoConfig, list[str]]:
     """The configuration from the file's text (None: no file), and what is wrong with it.
 
     An invalid file never stops chantbot: the valid parts are ignored too and defaults are used,
-    and every problem is reported in words a maintainer can act on.
+    and every problem is reported in words a maintainer can act on. The file's size, its nesting,
+    its aliases and the problems reported are all bounded, so a hostile file costs little.
     """
     if text is None or not text.strip():
         return RepoConfig(), []
+    if len(text.encode("utf-8")) > MAX_BYTES:
+        return RepoConfig(), [f"{CONFIG_PATH} is larger than {MAX_BYTES // 1024} KiB, so chantbot did not read it"]
+    return _parse(text)
+
+
+def _parse(text: str) -> tuple[RepoConfig, list[str]]:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=BudgetLoader)  # noqa: S506 - a SafeLoader with a budget
+    except ValueError:  # raised by PyYAML's constructors, not its parser: no position to point at
+        return RepoConfig(), [f"{CONFIG_PATH} holds a value YAML cannot turn into data (an impossible date, or a "
+                              "number thousands of digits long)"]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        return RepoConfig(), [f"{CONFIG_PATH} is not valid YAML{where}: {getattr(exc, 'problem', exc)}"]
+        return RepoConfig(), [_short(f"{CONFIG_PATH} is not valid YAML{where}: {getattr(exc, 'problem', None) or exc}")]
     if data is None:
         return RepoConfig(), []
     validator = jsonschema.Draft202012Validator(SCHEMA)
-    problems = [f"{CONFIG_PATH}: `{_where(e)}`: {_message(e)}"
-                for e in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))]
+    errors = list(itertools.islice(validator.iter_errors(data), MAX_PROBLEMS + 1))
+    problems = [_short(f"{CONFIG_PATH}: `{_where(e)}`: {_message(e)}")
+                for e in sorted(errors[:MAX_PROBLEMS], key=lambda e: list(map(str, e.absolute_path)))]
+    if len(errors) > MAX_PROBLEMS:
+        problems.append(f"{CONFIG_PATH}: more problems than these; fix these first")
     if problems:
         return RepoConfig(), problems
     return build(data), []

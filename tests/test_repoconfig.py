@@ -1,5 +1,7 @@
 """`.github/chantbot.yml`: defaults, overrides, and exact messages for what is wrong."""
 
+import time
+
 from bot.repoconfig import RepoConfig, parse
 
 
@@ -54,3 +56,49 @@ def test_a_stage_setting_that_is_wrong_is_named():
     assert config == RepoConfig()
     assert "`stages.implement`: `max_turns`: 0 is less than the minimum of 1" in problems[0]
     assert "`stages.research`" in problems[1] and "'max_turnz' was unexpected" in problems[1]
+
+
+def billion_laughs(levels: int) -> str:
+    """A few hundred bytes of YAML aliases that expand to 9**levels strings."""
+    lines = ['l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, levels + 1)]
+    return "\n".join(lines) + f"\nlabels: *l{levels}\n"
+
+
+def assert_refused_briefly(text: str, words: str) -> None:
+    started = time.perf_counter()
+    config, problems = parse(text)
+    assert time.perf_counter() - started < 1.0
+    assert config == RepoConfig()
+    assert len(problems) == 1 and words in problems[0] and len(problems[0]) <= 300
+
+
+def test_alias_expansion_beyond_the_budget_is_refused_with_one_short_problem():
+    assert len(billion_laughs(9)) < 1000
+    assert_refused_briefly(billion_laughs(9), "aliases expand to more than")
+
+
+def test_aliases_within_the_budget_still_work():
+    config, problems = parse("labels:\n  priority: {high: &urgent P1}\n  severity: {blocking: *urgent}\n")
+    assert problems == [] and config.label("priority", "high") == config.label("severity", "blocking") == "P1"
+    config, problems = parse("x: &p {high: P1}\n")
+    assert problems and "x" in problems[0]  # an alias is fine; an unknown key is still a problem
+
+
+def test_recursive_aliases_deep_nesting_and_long_alias_chains_are_refused():
+    assert_refused_briefly("labels: &a [*a]\n", "refers to the value that contains it")
+    assert_refused_briefly("labels: " + "[" * 5000 + "]" * 5000 + "\n", "nested deeper than")
+    chain = "a0: &a0 1\n" + "".join(f"a{i}: &a{i} [*a{i - 1}]\n" for i in range(1, 1000))
+    assert len(chain.encode()) < 64 * 1024
+    assert_refused_briefly(chain, "nest deeper than")
+
+
+def test_a_file_over_the_size_limit_is_not_read():
+    assert_refused_briefly("# padding\n" * 7000, "larger than 64 KiB")
+
+
+def test_problems_are_few_and_short_however_wrong_the_file_is():
+    text = "\n".join(f"unknown_{i}: {'x' * 2000}" for i in range(25)) + "\nlabels: {priority: {high: '" + "y" * 3000 + "'}}\n"
+    config, problems = parse(text)
+    assert config == RepoConfig()
+    assert 1 < len(problems) <= 11 and all(len(p) <= 300 for p in problems)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 import random
@@ -11,12 +12,13 @@ from gidgethub import routing, sansio
 from gidgethub.abc import GitHubAPI
 
 from bot import comment as comments
-from bot import issueops, labels, prompts, repoconfig, specs
+from bot import issueops, labels, prompts, specs
 from bot.assessment import Assessment, Candidate, IssueText
 from bot.classifier import related
 from bot.commands import registry
 from bot.context import Context
 from bot.repoconfig import RepoConfig
+from bot.services import config as configs
 from bot.store import Job, SpecRecord
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,10 @@ def issue_text(issue: dict[str, Any]) -> IssueText:
                      author_association=issue.get("author_association", "NONE"), url=issue.get("html_url", ""))
 
 
+def label_names(issue: dict[str, Any]) -> list[str]:
+    return [label["name"] for label in issue.get("labels") or []]
+
+
 def vocabulary_text(config: RepoConfig) -> str:
     lines = ["Label vocabulary of this repository (chantbot applies only these):"]
     for family, names in config.labels.items():
@@ -51,43 +57,41 @@ def vocabulary_text(config: RepoConfig) -> str:
 
 
 async def load_config(ctx: Context, gh: GitHubAPI, repo: str) -> tuple[RepoConfig, list[str]]:
-    text = await ctx.repos.file(gh, repo, repoconfig.CONFIG_PATH)
-    config, problems = repoconfig.parse(text)
-    return config, problems + registry_problems(config)
+    """The repository's configuration and what is wrong with it (parsed once per blob SHA)."""
+    return await configs.load(ctx, gh, repo)
 
 
-def registry_problems(config: RepoConfig) -> list[str]:
-    unknown = sorted(name for name in config.commands if registry.spec_for(name) is None)
-    return [f"{repoconfig.CONFIG_PATH}: `commands.{name}`: there is no command /{name}" for name in unknown]
-
-
-async def triage_prompt(ctx: Context, gh: GitHubAPI, repo: str) -> str:
-    override = await ctx.repos.file(gh, repo, prompts.override_path("triage"))
-    prompt = prompts.parse(override, name="triage") if override else prompts.packaged("triage")
-    return prompts.render(prompt, {"project.name": repo})
+async def triage_prompt(ctx: Context, gh: GitHubAPI, repo: str) -> tuple[str, list[str]]:
+    """The triage prompt (the repository's override when it is usable) and what is wrong with the override."""
+    prompt, problem = await configs.prompt(ctx, gh, repo, "triage")
+    return prompts.render(prompt, {"project.name": repo}), [problem] if problem else []
 
 
 async def assess(ctx: Context, gh: GitHubAPI, repo: str, issue: IssueText,
-                 config: RepoConfig) -> tuple[Assessment, list[Candidate]]:
-    """Claude when a key is set, the local triager otherwise or when Claude fails; with the candidates."""
+                 config: RepoConfig) -> tuple[Assessment, list[Candidate], list[str]]:
+    """Claude when a key is set, the local triager otherwise or when Claude fails; with the candidates,
+    and what is wrong with the repository's prompt override."""
     found = await ctx.store.similar_issues(repo, f"{issue.title}\n{issue.body}", exclude=issue.number)
     candidates = related(issue, found)
+    problems: list[str] = []
     if ctx.llm is not None:
         from bot.llm import LLMUnavailable
 
         model = config.model or ctx.settings.model
+        instructions, problems = await triage_prompt(ctx, gh, repo)
         try:
-            assessment, usage = await ctx.llm.assess(instructions=await triage_prompt(ctx, gh, repo),
+            assessment, usage = await ctx.llm.assess(instructions=instructions,
                                                      vocabulary=vocabulary_text(config), issue=issue,
                                                      candidates=candidates, model=model)
             ctx.metrics.llm_calls.labels(outcome="ok").inc()
             for kind in ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"):
                 ctx.metrics.llm_tokens.labels(kind=kind).inc(getattr(usage, kind))
-            return assessment, candidates
+            return assessment, candidates, problems
         except LLMUnavailable as exc:
             ctx.metrics.llm_calls.labels(outcome="fallback").inc()
             log.warning("%s#%d: Claude unavailable (%s); using the local triager", repo, issue.number, exc)
-    return (await ctx.local_triager(repo)).assess(issue, candidates), candidates
+    triager = await ctx.local_triager(repo)
+    return await asyncio.to_thread(triager.assess, issue, candidates), candidates, problems
 
 
 async def spec_record(ctx: Context, repo: str, number: int, stage: str, *, status: str) -> SpecRecord:
@@ -144,12 +148,19 @@ async def triage_issue(ctx: Context, gh: GitHubAPI, repo: str, number: int, *, i
     await ctx.store.index_issue(repo, number, issue.title, issue.body, "open", None)
     config, problems = await load_config(ctx, gh, repo)
     state = await ctx.store.issue_state(repo, number)
-    current = [label["name"] for label in issue_json.get("labels", [])]
-    owned = set(state.get("owned_labels", []))
     if not config.stage("triage").enabled:
-        await mark_waiting(ctx, gh, repo, number, config, current, state)
+        await mark_waiting(ctx, gh, repo, number, config, label_names(issue_json), state)
         return
-    assessment, candidates = await assess(ctx, gh, repo, issue, config)
+    assessment, candidates, prompt_problems = await assess(ctx, gh, repo, issue, config)
+    problems += prompt_problems
+    # Assessing takes a while (a model call): decide on the issue as it is now. Closed meanwhile means
+    # a person dealt with it; a label a person set meanwhile is theirs, and labels.plan leaves its family.
+    issue_json = await gh.getitem(f"/repos/{repo}/issues/{number}")
+    if issue_json.get("state") != "open":
+        log.info("%s#%d was closed during triage; nothing posted", repo, number)
+        return
+    current = label_names(issue_json)
+    owned = set(state.get("owned_labels", []))
     want = labels.desired(assessment, config)
     plan = labels.plan(current, owned, want, config)
     stage_label = want["stage"]

@@ -358,14 +358,10 @@ async def _llm_failed(s: Step, reason: str) -> None:
 async def _instructions(s: Step) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The system prompt (chantbot's rules for the stage, then the stage prompt) and the tool definitions."""
     stage = s.run.stage
-    override = await s.ctx.repos.file(s.gh, s.run.repo, prompts.override_path(stage))
-    try:
-        prompt = prompts.parse(override, name=stage) if override else prompts.packaged(stage)
-    except ValueError as exc:  # a broken override is the repository's configuration problem, not a failed run
-        prompt = prompts.packaged(stage)
-        if not s.data.get("prompt_problem"):
-            s.data["prompt_problem"] = f"{prompts.override_path(stage)} is invalid ({str(exc)[:150]}); " \
-                                       "chantbot used its packaged prompt"
+    # A broken override is the repository's configuration problem, not a failed run.
+    prompt, problem = await configs.prompt(s.ctx, s.gh, s.run.repo, stage)
+    if problem and not s.data.get("prompt_problem"):
+        s.data["prompt_problem"] = problem
     spec_text = s.data.get("spec_text", "")
     _, body = specs.parse_front_matter(spec_text) if spec_text else ({}, "")
     title = next((line[2:] for line in body.splitlines() if line.startswith("# ")), f"{stage} issue #{s.number}")
