@@ -148,3 +148,81 @@ async def test_retriage_keeps_what_a_maintainer_decided(triaged):
     await bot.comment(n, "/retriage", user="reporter")
     await bot.idle()
     assert family(bot.sim.labels_on(REPO, n), "priority:") == ["priority: critical"]
+
+
+async def edit(bot, number: int, comment: dict, body: str, *, by: str) -> int:
+    """`by` edits someone's comment: GitHub names the editor as the delivery's sender."""
+    _, old = bot.sim.edit_comment(comment["id"], body)
+    payload = bot.sim.comment_payload("edited", REPO, number, comment["id"], old_body=old)
+    payload["sender"] = bot.sim.render_user(by)
+    return await bot.deliver("issue_comment", payload)
+
+
+async def test_a_writer_editing_a_maintainers_comment_cannot_approve(triaged):
+    bot, n = triaged
+    await bot.comment(n, "/review", user="writer")
+    await bot.idle()
+    mine = await bot.comment(n, "Looking at this now.", user="maint")
+    await bot.idle()
+    assert await edit(bot, n, mine, "Looking at this now.\n/approve", by="writer") == 202
+    await bot.idle()
+    assert "approved" not in bot.sim.labels_on(REPO, n)
+    reply = replies(bot, n)[-1]["body"]
+    assert "Not run" in reply and "`writer`" in reply and "`maint`" in reply and "both" in reply
+    review = [t for t in bot.sim.files(REPO, branch="chant-specs").values() if "prompt: review" in t]
+    assert review and "status: approved" not in review[0]
+
+
+async def test_a_maintainer_editing_a_writers_comment_runs_only_what_both_may(triaged):
+    bot, n = triaged
+    theirs = await bot.comment(n, "Could someone look?", user="writer")
+    await bot.idle()
+    assert await edit(bot, n, theirs, "Could someone look?\n/approve\n/priority high", by="maint") == 202
+    await bot.idle()
+    assert family(bot.sim.labels_on(REPO, n), "priority:") == ["priority: high"]  # writer and maint may both
+    reply = replies(bot, n)[-1]["body"]
+    assert "/approve" in reply and "Not run" in reply and "access here: `maint` maintain, `writer` write" in reply
+
+
+async def test_forty_help_lines_get_one_answer_under_githubs_limit(triaged):
+    bot, n = triaged
+    await bot.comment(n, "/help\n" * 40, user="outsider")
+    await bot.idle()
+    [reply] = replies(bot, n)
+    assert reply["body"].count("| command | what it does |") == 1
+    assert "Repeated commands ran once" in reply["body"] and len(reply["body"]) < 65_536
+
+
+async def test_a_comment_runs_at_most_ten_commands_and_says_so(triaged):
+    bot, n = triaged
+    await bot.comment(n, "\n".join(f"/nope{i}" for i in range(14)), user="outsider")
+    await bot.idle()
+    [reply] = replies(bot, n)
+    assert reply["body"].count("has no command") == 10
+    assert "4 more command(s) in this comment were not run" in reply["body"]
+
+
+async def test_hundreds_of_retriage_lines_make_one_model_call(start_bot, fake_llm):
+    from bot.llm import ClaudeTriager, make_client
+    llm = ClaudeTriager(make_client(api_key="test", max_retries=0).with_options(base_url=fake_llm.base_url),
+                        model="claude-test")
+    bot = await start_bot(llm=llm)
+    number = await bot.open_issue(*FEATURE, user="reporter")
+    await bot.triaged(number)
+    writes = len([r for r in bot.sim.requests if r["write"]])
+    await bot.comment(number, "/retriage\n" * 300, user="reporter")
+    await bot.idle()
+    assert fake_llm.usage["requests"] == 2  # the first triage, and one re-triage
+    assert len([r for r in bot.sim.requests if r["write"]]) - writes <= 6
+
+
+async def test_retriage_runs_at_most_three_times_an_hour_per_issue(triaged):
+    bot, n = triaged
+    for _ in range(3):
+        await bot.comment(n, "/retriage", user="reporter")
+        await bot.idle()
+    assert not replies(bot, n)  # each ran, silently
+    await bot.comment(n, "/retriage", user="reporter")
+    await bot.idle()
+    [reply] = replies(bot, n)
+    assert "Not run" in reply["body"] and "3 times in the last hour" in reply["body"]

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+import math
 from typing import Any
 
 from gidgethub import BadRequest, routing, sansio
 from gidgethub.abc import GitHubAPI
 
 from bot import comment as comments
-from bot import issueops, labels, workflow
+from bot import failures, issueops, labels, workflow
 from bot.commands import parser, permissions, registry
 from bot.commands.parser import Command
 from bot.context import Context
@@ -18,11 +20,14 @@ from bot.stages import gate, runner
 from bot.handlers.triage import load_config, repo_of, spec_url, triage_issue
 from bot.repoconfig import RepoConfig
 from bot.routing import is_bot
-from bot.sanitize import neutralize, one_line
+from bot.sanitize import code_span
 from bot.store import Job
 
 log = logging.getLogger(__name__)
 router = routing.Router()
+
+RETRIAGE_LIMIT = 3  # re-triages by command per issue per hour: each one costs a model call
+RETRIAGE_WINDOW = 3600.0
 
 
 async def role_of(ctx: Context, gh: GitHubAPI, repo: str, login: str) -> str:
@@ -48,8 +53,7 @@ class Reply:
         self.parts: list[str] = []
 
     def say(self, command: Command, text: str) -> None:
-        quoted = one_line(command.line, 120).replace("`", "'")
-        self.parts.append(f"> `{quoted}`\n\n{text}")
+        self.parts.append(f"> {code_span(command.line, 120)}\n\n{text}")
 
 
 async def relabel(ctx: Context, gh: GitHubAPI, repo: str, issue: dict[str, Any], config: RepoConfig,
@@ -79,10 +83,10 @@ async def status_text(ctx: Context, repo: str, issue: dict[str, Any], config: Re
 
 
 async def execute(ctx: Context, gh: GitHubAPI, event: sansio.Event, command: Command, args: list[str],
-                  config: RepoConfig, reply: Reply, job: Job) -> None:
-    """Run one permitted, well-formed command."""
+                  config: RepoConfig, reply: Reply, job: Job, *, actor: str) -> None:
+    """Run one permitted, well-formed command on behalf of `actor`."""
     repo, issue = repo_of(event), event.data["issue"]
-    number, actor = int(issue["number"]), event.data["comment"]["user"]["login"]
+    number = int(issue["number"])
     installation_id = int(event.data["installation"]["id"])
     name = command.name
     if name == "help":
@@ -90,14 +94,15 @@ async def execute(ctx: Context, gh: GitHubAPI, event: sansio.Event, command: Com
     elif name == "status":
         reply.say(command, await status_text(ctx, repo, issue, config))
     elif name in ("retriage", "triage"):
-        await triage_issue(ctx, gh, repo, number, installation_id=installation_id, attempt=job.attempts + 1)
+        await retriage(ctx, gh, repo, number, int(event.data["comment"]["id"]), reply, command,
+                       installation_id=installation_id, attempt=job.attempts + 1)
     elif name in ("kind", "priority", "severity"):
         family = {"kind": "category"}.get(name, name)
         await relabel(ctx, gh, repo, issue, config, {family: config.label(family, args[0])})
     elif name == "label":
         family = config.family_of(args[0])
         if family is None:
-            reply.say(command, f"`{neutralize(one_line(args[0], 50))}` is not one of this repository's chantbot "
+            reply.say(command, f"{code_span(args[0], 50)} is not one of this repository's chantbot "
                                "labels, so chantbot will not apply it. `/help` lists the vocabulary commands.")
             return
         await relabel(ctx, gh, repo, issue, config, {family: args[0]})
@@ -134,28 +139,66 @@ def reply_marker(comment_id: int, commands: list[Command]) -> str:
     return comments.marker_for(f"reply-{comment_id}-{digest}")
 
 
+def retriage_wait(runs: dict[str, float], comment_id: int, now: float) -> float:
+    """Seconds until the issue may be re-triaged by command again (0: now), given earlier runs by comment id.
+
+    The comment being handled is allowed again (a retried job re-runs its own command).
+    """
+    recent = sorted(at for cid, at in runs.items() if now - at < RETRIAGE_WINDOW and cid != str(comment_id))
+    if len(recent) < RETRIAGE_LIMIT:
+        return 0.0
+    return recent[len(recent) - RETRIAGE_LIMIT] + RETRIAGE_WINDOW - now
+
+
+async def retriage(ctx: Context, gh: GitHubAPI, repo: str, number: int, comment_id: int, reply: Reply,
+                   command: Command, *, installation_id: int, attempt: int) -> None:
+    """Re-triage on a command, at most RETRIAGE_LIMIT times an hour per issue: each one is a model call."""
+    state = await ctx.store.issue_state(repo, number)
+    now = ctx.clock()
+    runs = {cid: at for cid, at in (state.get("retriaged") or {}).items() if now - at < RETRIAGE_WINDOW}
+    wait = retriage_wait(runs, comment_id, now)
+    if wait > 0:
+        reply.say(command, f"Not run: this issue was re-triaged {RETRIAGE_LIMIT} times in the last hour, the most "
+                           f"chantbot does. Try again in {math.ceil(wait / 60)} minute(s).")
+        return
+    runs.setdefault(str(comment_id), now)
+    state["retriaged"] = runs
+    await ctx.store.save_issue_state(repo, number, state)
+    await triage_issue(ctx, gh, repo, number, installation_id=installation_id, attempt=attempt)
+
+
 async def handle(ctx: Context, gh: GitHubAPI, event: sansio.Event, job: Job, found: list[Command]) -> None:
     repo, issue, comment = repo_of(event), event.data["issue"], event.data["comment"]
-    actor = comment["user"]["login"]
-    is_author = actor == issue["user"]["login"]
+    # Whoever made the command appear acts: the editor of an edited comment, whose comment it may not be.
+    # When editor and author differ, a command runs only if both may run it.
+    actor, author = event.data["sender"]["login"], comment["user"]["login"]
+    people = [actor] if actor == author else [actor, author]
     config, problems = await load_config(ctx, gh, repo)
     levels = registry.levels(config.commands)
     reply = Reply()
-    role: str | None = None
+    roles: dict[str, str] = {}
     accepted = False
-    for command in found:
+    runnable = parser.once_each(found)
+    repeated = len(found) - len(runnable)
+    runnable, ignored = runnable[:parser.MAX_PER_COMMENT], runnable[parser.MAX_PER_COMMENT:]
+    for command in runnable:
         spec = registry.spec_for(command.name)
         if spec is None:
             guess = registry.suggest(command.name)
-            reply.say(command, f"chantbot has no command `/{neutralize(one_line(command.name, 40))}`."
+            reply.say(command, f"chantbot has no command {code_span('/' + command.name, 40)}."
                                + (f" Did you mean `/{guess}`?" if guess else "") + " `/help` lists the commands.")
             continue
         minimum = levels.get(spec.name, spec.min_role)
-        if minimum != "anyone" and role is None:
-            role = await role_of(ctx, gh, repo, actor)
-        if not permissions.allowed(minimum, role or "none", is_author=is_author, author_may=spec.author_may):
-            who = permissions.describe(minimum, author_may=spec.author_may)
-            reply.say(command, f"Not run: only {who} may run `/{spec.name}`; your access here is {role or 'none'}.")
+        if minimum != "anyone":
+            for person in people:
+                if person not in roles:
+                    roles[person] = await role_of(ctx, gh, repo, person)
+        refused = [p for p in people if not permissions.allowed(minimum, roles.get(p, "none"),
+                                                                is_author=p == issue["user"]["login"],
+                                                                author_may=spec.author_may)]
+        if refused:
+            reply.say(command, refusal(spec.name, permissions.describe(minimum, author_may=spec.author_may),
+                                       people, roles))
             continue
         args, error = registry.check_args(spec, command.args)
         if error:
@@ -165,18 +208,36 @@ async def handle(ctx: Context, gh: GitHubAPI, event: sansio.Event, job: Job, fou
             await issueops.react(gh, repo, int(comment["id"]), "eyes")
             accepted = True
         try:
-            await execute(ctx, gh, event, command, args, config, reply, job)
+            await execute(ctx, gh, event, command, args, config, reply, job, actor=actor)
         except BadRequest as exc:
-            reply.say(command, f"Failed: GitHub answered {exc.status_code} ({one_line(str(exc), 120)}). "
-                               "Post the command again in a new comment to retry.")
+            if failures.is_permanent(exc) and int(exc.status_code) != 422:
+                raise  # the issue itself is gone: nothing to answer
+            reply.say(command, f"Failed: {failures.describe(exc)} Post the command again in a new comment to retry.")
+    if repeated:
+        reply.parts.append(f"Repeated commands ran once each ({repeated} repeat(s) skipped).")
+    if ignored:
+        reply.parts.append(f"{len(ignored)} more command(s) in this comment were not run: chantbot runs at most "
+                           f"{parser.MAX_PER_COMMENT} commands from one comment. Post the others in a new comment.")
     if problems:
         reply.parts.append(comments.config_problem_lines(problems))
     if reply.parts:
-        body = reply_marker(int(comment["id"]), found) + "\n" + "\n\n".join(reply.parts)
-        await issueops.upsert_comment(gh, repo, int(issue["number"]), reply_marker(int(comment["id"]), found), body,
+        marker = reply_marker(int(comment["id"]), found)
+        body = comments.fit_parts(marker, reply.parts)
+        await issueops.upsert_comment(gh, repo, int(issue["number"]), marker, body,
                                       known_id=None, may_exist=job.attempts > 1)
     elif accepted:
         await issueops.react(gh, repo, int(comment["id"]), "+1")
+
+
+def refusal(name: str, who: str, people: list[str], roles: dict[str, str]) -> str:
+    """Why a command did not run, naming each person's access (as code: a reply pings nobody)."""
+    if len(people) == 1:
+        return f"Not run: only {who} may run `/{name}`; your access here is {roles.get(people[0], 'none')}."
+    actor, author = people
+    return (f"Not run: only {who} may run `/{name}`. It was added by {code_span(actor, 40)}'s edit of "
+            f"{code_span(author, 40)}'s comment, and a command added by an edit runs only if both may run it "
+            f"(access here: {code_span(actor, 40)} {roles.get(actor, 'none')}, "
+            f"{code_span(author, 40)} {roles.get(author, 'none')}).")
 
 
 @router.register("issue_comment", action="created")
@@ -187,8 +248,8 @@ async def on_comment(event: sansio.Event, gh: GitHubAPI, *args: Any, ctx: Contex
         return
     if event.data["action"] == "edited":
         old = (event.data.get("changes") or {}).get("body", {}).get("from")
-        found = parser.added(old or "", comment.get("body") or "") if old is not None else []
+        found = await asyncio.to_thread(parser.added, old or "", comment.get("body") or "") if old is not None else []
     else:
-        found = parser.parse(comment.get("body") or "")
+        found = await asyncio.to_thread(parser.parse, comment.get("body") or "")
     if found:
         await handle(ctx, gh, event, job, found)
