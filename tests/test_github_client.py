@@ -46,13 +46,24 @@ async def test_installation_token_is_cached_until_near_expiry(app, simulator):
 
 
 async def test_secondary_limit_403_is_waited_out_then_succeeds(app, simulator):
+    clock = ManualClock()
+    paced: list[float] = []
+
+    async def pacer_sleep(seconds: float) -> None:  # the pacer's waits pass on a manual clock, instantly
+        paced.append(seconds)
+        clock.now += seconds
+
+    app.pacer = WritePacer(parse_write_limits("1000/s"), clock=clock, sleep=pacer_sleep)
     gh = await app.client(INSTALLATION)
     slept = record_sleeps(gh)
     issue = simulator.add_issue(REPO, title="t", body="b", user="u")
     simulator.fail("POST", r"/comments$", status=403, headers={"retry-after": "7"})
     created = await gh.post(f"/repos/{REPO}/issues/{issue['number']}/comments", data={"body": "hello"})
-    assert created["body"] == "hello" and slept == [7.0]
+    assert created["body"] == "hello" and slept == [7.0]  # waited as long as GitHub asked, then retried once
+    assert paced == [pytest.approx(7.0)]  # and no write for the installation went out before then
     assert len(simulator.comments(REPO, issue["number"])) == 1
+    posts = [r for r in simulator.requests if r["method"] == "POST" and r["path"].endswith("/comments")]
+    assert [r["status"] for r in posts] == [403, 201]
 
 
 async def test_server_errors_are_retried_with_backoff(app, simulator):
