@@ -88,7 +88,7 @@ def targets() -> dict[str, Callable[[str], object]]:
         spec_id="2026-01-01-001-abc", issue=issue(t), assessment=model(t),
         completed_at=datetime.datetime(2026, 1, 1), model="local")
     found["specs.stage_spec"] = lambda t: specs.stage_spec("research", spec_id="2026-01-01-001-abc", issue=issue(t),
-                                                           informed_by=[t], requested_by=t)
+                                                           informed_by=[".chant/specs/x.md"], requested_by=t)
     found["specs.triage_document"] = lambda t: specs.triage_document(issue=issue(t), assessment=model(t),
                                                                      labels=[t])
     found["specs.parse_front_matter"] = lambda t: _quietly(specs.parse_front_matter, "---\n" + t + "\n---\n")

@@ -15,12 +15,12 @@ from gidgethub.abc import GitHubAPI
 from bot import labels as labelling
 from bot.comment import fit
 from bot.labels import LabelPlan
-from bot.repoconfig import RepoConfig
+from bot.repoconfig import MAX_BYTES, RepoConfig
 
 T = TypeVar("T")
 
 FILE_TTL = 60.0  # seconds a repository file (config, prompt override) is trusted before asking again
-MAX_FILE = 64 * 1024  # bytes of a configuration or prompt file chantbot reads; larger ones are refused
+MAX_FILE = MAX_BYTES  # one limit for every repository file chantbot reads (config, prompt overrides)
 PARSED_ENTRIES = 256  # parsed files remembered, by blob SHA
 LABELS_TTL = 600.0
 ROLE_TTL = 300.0  # seconds a person's role on a repository is trusted

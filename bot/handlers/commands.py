@@ -213,7 +213,7 @@ async def handle(ctx: Context, gh: GitHubAPI, event: sansio.Event, job: Job, fou
             if failures.is_permanent(exc) and int(exc.status_code) != 422:
                 raise  # the issue itself is gone: nothing to answer
             reply.say(command, f"Failed: {failures.describe(exc)} Post the command again in a new comment to retry.")
-    if repeated:
+    if repeated and reply.parts:  # said only alongside other answers: a repeat alone needs no reply
         reply.parts.append(f"Repeated commands ran once each ({repeated} repeat(s) skipped).")
     if ignored:
         reply.parts.append(f"{len(ignored)} more command(s) in this comment were not run: chantbot runs at most "
