@@ -30,8 +30,10 @@ _TOKEN = re.compile(
     r"|(?P<url>(?i:https?://|www\.)[^\s<>`]+)"
     r"|(?<![A-Za-z0-9_])@(?P<login>[A-Za-z0-9][A-Za-z0-9-]{0,38}(?:/[A-Za-z0-9_.-]{1,100})?)")
 _URL_TAIL = "?!.,:;*_~'\")]"
-# (character, entity) pairs, `&` first; replace() chains run several times faster than translate() tables.
-_PLAIN = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("[", "&#91;"), ("]", "&#93;"))
+# (text, replacement) pairs, `&` first; replace() chains run several times faster than translate() tables.
+# A `]` right before `(` or `:` is what makes a link, an image or a link definition: only those are escaped,
+# so `text[:-3]` still reads as written.
+_PLAIN = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("](", "&#93;("), ("]:", "&#93;:"))
 _ONE_LINE_PLAIN = _PLAIN + (("`", "&#96;"), ("\\", "&#92;"))
 _JAVASCRIPT = re.compile(r"(?i)javascript:")
 _COMMAND_LINE = re.compile(r"^([ \t>*+-]*)/", re.M)

@@ -8,6 +8,7 @@ a child process, so a function that would run for an hour fails the test instead
 from __future__ import annotations
 
 import datetime
+import functools
 import multiprocessing
 import multiprocessing.pool
 import time
@@ -25,6 +26,7 @@ UNITS = METACHARACTERS + ["\n", " \n", "\r\n", "    \n", "<!--", "-->", "x`", "`
                           "version ", "/a\n", "\u202e", "&", "<issue"]
 
 
+@functools.lru_cache(maxsize=1)
 def gauntlet() -> str:
     """Long runs of every unit, each at the start of a line and after a word."""
     run = SIZE // (2 * len(UNITS)) - 4
@@ -35,6 +37,7 @@ def gauntlet() -> str:
     return "\n".join(parts)[:SIZE]
 
 
+@functools.lru_cache(maxsize=1)
 def functions() -> dict[str, Callable[[str], object]]:
     """Each function that reads untrusted text, called as chantbot calls it (text in every untrusted slot)."""
     from bot import classifier, comment, llm, prompts, questions, repoconfig, routing, sanitize, specs, store
