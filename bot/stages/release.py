@@ -11,7 +11,7 @@ from gidgethub import BadRequest
 from gidgethub.abc import GitHubAPI
 
 from bot.context import Context
-from bot.sanitize import neutralize, one_line
+from bot.sanitize import one_line, safe_line
 from bot.store import Run
 
 MARKER = "<!-- chantbot:release-notes -->"
@@ -41,7 +41,7 @@ def body(version: str, entries: list[Entry]) -> str:
         lines = []
         for e in group:
             links = f"#{e.number}" + (f", #{e.pull}" if e.pull else "")
-            lines.append(f"- {one_line(neutralize(e.note), 600)} ({links})")
+            lines.append(f"- {safe_line(e.note, 600)} ({links})")
         parts.append(f"## {heading}\n\n" + "\n".join(lines))
     return "\n\n".join(parts) + "\n"
 

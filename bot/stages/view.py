@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from bot.sanitize import neutralize, one_line
+from bot.sanitize import one_line, safe_line
 from bot.workflow import BY_NAME
 
 WORKFLOW_MARKER = "<!-- chantbot:workflow -->"
@@ -39,7 +39,7 @@ def workflow_comment(rows: Sequence[Row], *, footer: str = "") -> str:
     lines = [WORKFLOW_MARKER, INTRO, "", "| stage | state | links | turns | cost |", "| --- | --- | --- | --- | --- |"]
     for row in sorted(rows, key=lambda r: order.index(r.stage) if r.stage in order else len(order)):
         title = BY_NAME[row.stage].title if row.stage in BY_NAME else row.stage
-        state = f"**{row.state}**" + (f": {one_line(neutralize(row.detail), 300)}" if row.detail else "")
+        state = f"**{row.state}**" + (f": {safe_line(row.detail, 300)}" if row.detail else "")
         links = " · ".join(_link(text, url) for text, url in row.links) or "—"
         cost = f"${row.usd:.4f}" if row.turns else "—"
         lines.append(f"| {title} | {state.replace('|', '/')} | {links} | {row.turns or '—'} | {cost} |")
@@ -66,7 +66,7 @@ def footer(approval: dict | None, chain: dict | None) -> str:
 
 
 def pull_title(number: int, title: str) -> str:
-    return f"#{number}: {one_line(neutralize(title), 100)}"
+    return f"#{number}: {safe_line(title, 100)}"
 
 
 def pull_body(number: int, *, spec_links: Sequence[tuple[str, str]], fixes: bool, notes: str = "") -> str:
@@ -75,6 +75,6 @@ def pull_body(number: int, *, spec_links: Sequence[tuple[str, str]], fixes: bool
     chain = "\n".join(f"- {_link(text, url)}" for text, url in spec_links) or "- (no specs yet)"
     parts = [link, "chantbot's research-first workflow for this issue. The spec chain:", chain]
     if notes:
-        parts.append(one_line(neutralize(notes), 500))
+        parts.append(safe_line(notes, 500))
     parts.append(APPROVAL_NOTE)
     return "\n\n".join(parts) + "\n"
