@@ -39,9 +39,9 @@ class Plan:
     installation_id: int | None
 
 
-# Names that become parts of API paths: no slashes, no dot segments.
+# Names that become parts of API paths: no slashes, no dot segments (GitHub Enterprise logins may hold `_`).
 _USER = {"type": "object", "required": ["login"],
-         "properties": {"login": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9-]{0,99}(\[bot\])?$"},
+         "properties": {"login": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}(\[bot\])?$"},
                         "type": {"type": "string"}}}
 _REPO = {"type": "object", "required": ["full_name"],
          "properties": {"full_name": {"type": "string", "maxLength": 200,
