@@ -18,7 +18,7 @@ class CodeSpans:
     """
 
     def __init__(self, line: str) -> None:
-        runs = [(m.start(), m.end()) for m in _RUN.finditer(line)]
+        runs = [m.span() for m in _RUN.finditer(line)]
         closer: list[int | None] = [None] * len(runs)
         last: dict[int, int] = {}
         for i in range(len(runs) - 1, -1, -1):
@@ -42,8 +42,10 @@ class CodeSpans:
 
     def all(self) -> list[tuple[int, int]]:
         """Every span of the line, left to right."""
-        spans, pos = [], 0
-        while (span := self.first_from(pos)) is not None:
-            spans.append(span)
-            pos = span[1]
+        spans, i = [], self._opener[0]
+        while i is not None:
+            j = self._closer[i]
+            assert j is not None
+            spans.append((self._runs[i][0], self._runs[j][1]))
+            i = self._opener[j + 1]
         return spans
