@@ -49,6 +49,31 @@ MAX_SUMMARY = 600
 MAX_ITEM = 240
 
 
+NEXT_STEPS = {
+    "needs-info": "Once you have answered the questions above, chantbot triages the issue again.",
+    "needs-reproduction": "Next, a maintainer or the workflow writes a failing test that reproduces it.",
+    "ready-for-research": "Next comes research: what lies behind this, and two or three approaches with their "
+                          "trade-offs, written up as a spec a maintainer reviews.",
+    "deferred": "A maintainer will decide whether and when to take this up.",
+}
+AUTO_STEPS = {
+    "needs-reproduction": "{when} chantbot starts writing a failing test that reproduces it, and the repository's "
+                          "CI judges that test{unless}.",
+    "ready-for-research": "{when} chantbot starts researching it: the root cause and two or three approaches with "
+                          "their trade-offs{unless}.",
+}
+
+
+def next_step(stage_label: str, *, auto: bool = False, grace: float = 0.0) -> str:
+    """What happens next, for the triage comment: the stage label's step, and whether chantbot starts it."""
+    if auto and stage_label in AUTO_STEPS:
+        if grace < 60:
+            return AUTO_STEPS[stage_label].format(when="Next,", unless="")
+        return AUTO_STEPS[stage_label].format(when=f"In about {round(grace / 60)} minutes",
+                                              unless=", unless a maintainer changes the label first")
+    return NEXT_STEPS.get(stage_label, NEXT_STEPS["deferred"])
+
+
 def marker_for(purpose: str) -> str:
     """The hidden marker of chantbot's one comment for `purpose` (found and edited in place)."""
     if not _PURPOSE.match(purpose):

@@ -12,6 +12,8 @@ from typing import Any
 
 import jsonschema
 
+from bot import jobs
+
 HANDLED = {
     "issues": {"opened", "reopened", "edited", "labeled", "closed"},
     "issue_comment": {"created", "edited"},
@@ -152,11 +154,11 @@ def plan(event: str, data: dict[str, Any]) -> Plan | None:
     check(event, data)
     installation = data["installation"]["id"]
     if event == "installation" or event == "installation_repositories":
-        return Plan("event", f"installation:{installation}", installation)
+        return Plan(jobs.EVENT, f"installation:{installation}", installation)
     repo = data["repository"]["full_name"]
     if event in ("check_suite", "check_run", "pull_request"):
         number = work_issue(event, data)
-        return Plan("event", f"{repo}#{number}", installation) if number else None
+        return Plan(jobs.EVENT, f"{repo}#{number}", installation) if number else None
     issue = data["issue"]
     if issue.get("pull_request"):
         return None
@@ -170,4 +172,4 @@ def plan(event: str, data: dict[str, Any]) -> Plan | None:
             return None  # no command and not a reporter's answer: costs no GitHub request
     if event == "issues" and action == "labeled" and is_bot(data["sender"]):
         return None
-    return Plan("event", f"{repo}#{issue['number']}", installation)
+    return Plan(jobs.EVENT, f"{repo}#{issue['number']}", installation)

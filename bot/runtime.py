@@ -13,13 +13,15 @@ from gidgethub import BadRequest, RedirectionException, sansio
 from gidgethub.routing import Router
 
 from bot import comment as comments
-from bot import failures, intake
+from bot import failures, intake, jobs
 from bot.context import Context
 from bot.github import GitHubApp
 from bot.handlers import commands, history, stages, triage
 from bot.issueops import upsert_comment
 from bot.metrics import Metrics
+from bot.services import config as configs
 from bot.services import specchain
+from bot.services import triage as triaging
 from bot.settings import Settings
 from bot.stages import runner
 from bot.store import Job, Store, open_store
@@ -46,12 +48,12 @@ async def dispatch_event(ctx: Context, gh: "GitHubClient", job: Job) -> None:
     await ROUTER.dispatch(event, gh, ctx=ctx, job=job)
 
 
-JOBS: dict[str, JobHandler] = {
-    "event": dispatch_event,
-    "commit-specs": lambda ctx, gh, job: specchain.commit_pending(ctx, gh, job.payload["repo"]),
-    "index-repo": lambda ctx, gh, job: history.index_repository(ctx, gh, job.payload["repo"]),
-    runner.JOB: lambda ctx, gh, job: runner.step(ctx, gh, job.payload),
-    runner.AUTO_JOB: lambda ctx, gh, job: runner.auto_start(ctx, gh, job.payload, int(job.installation_id or 0)),
+JOBS: dict[str, JobHandler] = {  # every kind of job, and what runs it
+    jobs.EVENT: dispatch_event,
+    jobs.COMMIT_SPECS: lambda ctx, gh, job: specchain.commit_pending(ctx, gh, job.payload["repo"]),
+    jobs.INDEX_REPO: lambda ctx, gh, job: history.index_repository(ctx, gh, job.payload["repo"]),
+    jobs.STAGE: lambda ctx, gh, job: runner.step(ctx, gh, job.payload),
+    jobs.STAGE_AUTO: lambda ctx, gh, job: runner.auto_start(ctx, gh, job.payload, int(job.installation_id or 0)),
 }
 
 
@@ -151,16 +153,16 @@ class Runtime:
     async def report_delay(self, job: Job, exc: BaseException) -> None:
         """The first attempt at triage failed: show the issue is waiting (`needs-triage`)."""
         where = self._issue_of(job)
-        if not where or job.kind != "event" or job.payload["data"].get("action") not in ("opened", "reopened"):
+        if not where or job.kind != jobs.EVENT or job.payload["data"].get("action") not in ("opened", "reopened"):
             return
         assert self.ctx is not None
         gh = await self.ctx.github.client(int(job.installation_id or 0))
-        config, _ = await triage.load_config(self.ctx, gh, where[0])
+        config, _ = await configs.load(self.ctx, gh, where[0])
         state = await self.store.issue_state(*where)
         if state.get("triaged_at"):
             return
         labels = [label["name"] for label in job.payload["data"]["issue"].get("labels", [])]
-        await triage.mark_waiting(self.ctx, gh, where[0], where[1], config, labels, state)
+        await triaging.mark_waiting(self.ctx, gh, where[0], where[1], config, labels, state)
 
     async def report_dead(self, job: Job, exc: BaseException) -> None:
         """A job failed for good: say so on the issue, with how to retry."""

@@ -10,11 +10,12 @@ from typing import Any, Sequence
 
 import yaml
 
+from bot import workflow
 from bot.assessment import Assessment, IssueText
 from bot.safeyaml import BudgetLoader
 from bot.sanitize import code_span, neutralize, one_line, safe_line
 
-STAGES = ("triage", "reproduce", "research", "implement", "review", "document")
+STAGES = workflow.CHAIN
 
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 _SUFFIX = re.compile(r"^[0-9a-z]{3}$")
@@ -31,8 +32,6 @@ MAX_FRONT_MATTER = 16 * 1024  # chant's front matter is a few hundred bytes
 
 @dataclass(frozen=True)
 class _Stage:
-    spec_type: str
-    output: str  # file name under .chant/research/, {n} is the issue number
     task: str  # {output} is the output path, {n} the issue number
     criteria: tuple[str, ...]
     approval: bool = False
@@ -40,7 +39,6 @@ class _Stage:
 
 _STAGES: dict[str, _Stage] = {
     "reproduce": _Stage(
-        "task", "issue-{n}-reproduction.md",
         "Write the smallest test that reproduces the reported behaviour and fails because of it. Put the "
         "test in the repository's own test suite (under its tests directory, named after issue #{n}), not "
         "under `.chant/`. Then record the reproduction in `{output}`: the test path, the command that runs "
@@ -54,7 +52,6 @@ _STAGES: dict[str, _Stage] = {
          "(or, if it could not be reproduced, what was tried)"),
     ),
     "research": _Stage(
-        "research", "issue-{n}-root-cause.md",
         "Find out why the problem happens, starting from the reproduction. Trace the code path, form and "
         "test hypotheses, and write the root-cause analysis to `{output}`: the root cause with evidence, "
         "the affected components, two or three fix approaches with their trade-offs, a recommendation, "
@@ -68,7 +65,6 @@ _STAGES: dict[str, _Stage] = {
          "Analysis written to `{output}`; no fix implemented"),
     ),
     "implement": _Stage(
-        "code", "issue-{n}-implementation.md",
         "Implement the fix recommended by the research, keeping the change minimal. Make the reproduction "
         "test pass, add tests for the edge cases the research names, and run the full test suite. Summarise "
         "the change (files, reasoning, verification) in `{output}` and write user-facing release notes in "
@@ -84,7 +80,6 @@ _STAGES: dict[str, _Stage] = {
         approval=True,
     ),
     "review": _Stage(
-        "task", "issue-{n}-review.md",
         "Review the fix independently: do not trust earlier conclusions, verify them. Run the reproduction "
         "test and the full test suite, read the change against the research recommendation, and check "
         "edge cases, documentation and release notes. Write the review to `{output}` with a verdict of "
@@ -98,7 +93,6 @@ _STAGES: dict[str, _Stage] = {
          "`{output}` states APPROVED or REJECTED with reasons"),
     ),
     "document": _Stage(
-        "documentation", "issue-{n}-documentation.md",
         "Update the project's user-facing documentation for the change: what behaves differently and why "
         "it matters to users, with working examples. Call out breaking changes with migration steps. List "
         "the documentation files changed, and anything left undocumented, in `{output}`.",
@@ -161,7 +155,8 @@ def stage_target_files(stage: str, number: int) -> list[str]:
     """Files a stage's spec writes (its `target_files`)."""
     if stage == "triage":
         return [triage_doc_path(number)]
-    return [".chant/research/" + _stage(stage).output.format(n=number)]
+    _stage(stage)  # refuses a stage that has no spec of its own
+    return [workflow.stage(stage).output_path(number) or ""]
 
 
 def triage_spec(*, spec_id: str, issue: IssueText, assessment: Assessment,
@@ -266,7 +261,7 @@ def stage_spec(stage: str, *, spec_id: str, issue: IssueText, informed_by: Seque
     output = targets[0]
     approval = progress.approval or ({"required": True, "status": "pending"} if spec.approval else None)
     meta: dict[str, Any] = {
-        "type": spec.spec_type,
+        "type": workflow.stage(stage).spec_type,
         "status": progress.status,
         "depends_on": list(depends_on) or None,
         "labels": [stage, f"issue-{n}"],

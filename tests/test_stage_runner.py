@@ -431,3 +431,36 @@ async def test_release_notes_gather_several_issues_of_a_milestone_breaking_first
     assert release["draft"] and body.index("## Breaking changes") < body.index("## Fixes")
     assert "columns() needs a positive gap" in body and "columns() counts exact fits" in body
     assert all(f"#{n}" in body for n in numbers)
+
+
+async def test_triages_own_label_starts_its_stage_after_the_grace_period(world, fake_llm, simulator):
+    simulator.set_file(REPO, ".github/chantbot.yml", "stages:\n  reproduce: {grace: 0}\n  research: {auto: false}\n")
+    fake_llm.script("tool_input", match="fits exactly", input={
+        "category": "bug", "priority": "medium", "severity": "degraded", "completeness": "complete",
+        "missing_information": [], "clarifying_questions": [], "recommendation": "needs-reproduction",
+        "duplicate_of": None, "summary": "columns() undercounts exact fits.", "rationale": "A clear report."})
+    bot = await world()
+    n = await bot.open_issue(*BUG)
+    await bot.triaged(n)
+    spec = await finished(bot, n, "reproduce")
+    [comment] = [c for c in bot.bot_comments(n) if "chantbot:triage" in c["body"]]
+    assert "Next, chantbot starts writing a failing test" in comment["body"]
+    assert spec["status"] == "completed"
+    assert "ready-for-research" in bot.sim.labels_on(REPO, n) and "needs-reproduction" not in bot.sim.labels_on(REPO, n)
+
+
+async def test_a_label_changed_during_the_grace_period_starts_nothing(world, fake_llm, simulator):
+    from bot.stages import runner
+    simulator.set_file(REPO, ".github/chantbot.yml", "stages: {reproduce: {auto: false}}\n")
+    bot = await world()
+    n = await bot.open_issue(*BUG)
+    await bot.triaged(n)
+    ctx = bot.runtime.ctx
+    gh = await ctx.github.client(4242)
+    payload = {"repo": REPO, "number": n, "stage": "research", "label": "ready-for-research"}
+    bot.sim.label_issue(REPO, n, "deferred", user="maint")  # the maintainer disagreed with triage
+    await runner.auto_start(ctx, gh, payload, 4242)
+    assert await ctx.store.runs_for_issue(REPO, n) == []
+    bot.sim.label_issue(REPO, n, "ready-for-research", user="maint")
+    await runner.auto_start(ctx, gh, payload, 4242)
+    assert [r.stage for r in await ctx.store.runs_for_issue(REPO, n)] == ["research"]

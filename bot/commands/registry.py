@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
+from bot import workflow
 from bot.assessment import CATEGORIES, PRIORITIES, SEVERITIES
 from bot.commands.permissions import describe
 
@@ -24,8 +25,8 @@ class CommandSpec:
     stage: str | None = None  # the workflow stage a stage command starts
 
 
-def _stage(name: str, help: str) -> CommandSpec:
-    return CommandSpec(name, f"/{name}", help, "write", stage=name)
+def _stage(stage: workflow.Stage) -> CommandSpec:
+    return CommandSpec(stage.name, f"/{stage.command}", stage.help, stage.role, stage=stage.name)
 
 
 COMMANDS: tuple[CommandSpec, ...] = (
@@ -49,16 +50,13 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("needs-info", "/needs-info", "Mark the issue as waiting for the reporter's answers", "triage"),
     CommandSpec("close", "/close [reason]", "Close the issue, with an optional reason", "triage", arg_kind="reason"),
     CommandSpec("reopen", "/reopen", "Reopen the issue", "triage"),
-    _stage("reproduce", "Start reproduction: a minimal failing test for the report"),
-    _stage("research", "Start research: root cause, 2–3 approaches and their trade-offs"),
-    _stage("implement", "Start implementation of the recommended approach, with tests"),
-    _stage("review", "Start an independent review of the change against the research"),
-    _stage("document", "Start documentation: update the docs the change affects"),
-    CommandSpec("approve", "/approve", "Approve the reviewed change (the review gate)", "maintain"),
+    *(_stage(stage) for stage in workflow.STAGES if stage.agent),
+    CommandSpec("approve", "/approve", "Approve the change: `chantbot/approval` turns green on the pull request's "
+                "head", "maintain"),
     CommandSpec("reject", "/reject <reason>", "Reject the reviewed change and send it back to implementation",
                 "maintain", arg_kind="reason-required"),
-    CommandSpec("release-notes", "/release-notes <version>", "Write a release-notes spec for the version",
-                "maintain", arg_kind="version"),
+    CommandSpec("release-notes", "/release-notes <version>", workflow.stage("release-notes").help,
+                workflow.stage("release-notes").role, arg_kind="version"),
 )
 
 _BY_NAME = {spec.name: spec for spec in COMMANDS}
@@ -69,8 +67,9 @@ MAX_ARGUMENTS = 50  # words of a command line looked at; reasons and labels are 
 MAX_ARGUMENT = 200
 _INTRO = ("Write a command at the start of its own line in a comment; several may follow one another. "
           "Commands inside code blocks, quotes and HTML comments are ignored, and editing a comment runs only "
-          "the commands the edit added. The stage commands, `/reproduce` to `/document`, write that stage's chant "
-          "spec and label the issue.")
+          "the commands the edit added. The stage commands, `/reproduce` to `/document`, start that stage: its "
+          "chant spec, and (with a model) an agent whose progress the workflow comment shows; code goes to one "
+          "draft pull request that the repository's CI judges and only a person merges.")
 
 
 def _key(name: str) -> str:

@@ -6,7 +6,8 @@ import asyncio
 import hashlib
 import logging
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
 
 from gidgethub import BadRequest, routing, sansio
 from gidgethub.abc import GitHubAPI
@@ -16,8 +17,12 @@ from bot import failures, issueops, labels, workflow
 from bot.commands import parser, permissions, registry
 from bot.commands.parser import Command
 from bot.context import Context
+from bot.services import config as configs
+from bot.services import labelling
+from bot.services.issues import repo_of
+from bot.services.roles import role_of
+from bot.services.triage import triage_issue
 from bot.stages import gate, runner
-from bot.handlers.triage import load_config, repo_of, spec_url, triage_issue
 from bot.repoconfig import RepoConfig
 from bot.routing import is_bot
 from bot.sanitize import code_span
@@ -28,22 +33,6 @@ router = routing.Router()
 
 RETRIAGE_LIMIT = 3  # re-triages by command per issue per hour: each one costs a model call
 RETRIAGE_WINDOW = 3600.0
-
-
-async def role_of(ctx: Context, gh: GitHubAPI, repo: str, login: str) -> str:
-    """The user's role on the repository from the collaborator-permission endpoint, cached a few minutes."""
-    cached = ctx.repos.role(repo, login)
-    if cached is not None:
-        return cached
-    try:
-        data = await gh.getitem(f"/repos/{repo}/collaborators/{login}/permission")
-        role = permissions.normalize(data.get("role_name"), data.get("permission"))
-    except BadRequest as exc:
-        if int(exc.status_code) not in (403, 404):
-            raise
-        role = "none"
-    ctx.repos.remember_role(repo, login, role)
-    return role
 
 
 class Reply:
@@ -57,81 +46,131 @@ class Reply:
 
 
 async def relabel(ctx: Context, gh: GitHubAPI, repo: str, issue: dict[str, Any], config: RepoConfig,
-                  want: dict[str, str], *, release: tuple[str, ...] = ()) -> None:
-    state = await ctx.store.issue_state(repo, issue["number"])
-    # The delivery's labels may be stale (another command ran since): decide on the issue as it is now.
-    current = [label["name"] async for label in gh.getiter(f"/repos/{repo}/issues/{issue['number']}/labels")]
-    plan = labels.plan(current, state.get("owned_labels", []), want, config, override_people=True, release=release)
-    await ctx.repos.ensure_labels(gh, repo, list(plan.add), config)
-    await issueops.apply_labels(gh, repo, issue["number"], plan)
-    issue["labels"] = [{"name": n} for n in (set(current) | set(plan.add)) - set(plan.remove)]
-    # A label set by a maintainer's command is the maintainer's decision: re-triage leaves it alone.
-    state["owned_labels"] = sorted(set(state.get("owned_labels", [])) - set(plan.remove) - set(plan.add))
-    await ctx.store.save_issue_state(repo, issue["number"], state)
+                  want: dict[str, str]) -> None:
+    """A maintainer's label command: the labels become the maintainer's (re-triage leaves them alone)."""
+    now = await labelling.relabel(ctx, gh, repo, int(issue["number"]), config, want, by_person=True)
+    issue["labels"] = [{"name": n} for n in now]
 
 
 async def status_text(ctx: Context, repo: str, issue: dict[str, Any], config: RepoConfig) -> str:
     records = await ctx.store.specs(repo, int(issue["number"]))
     if not records:
         return "No specs yet for this issue."
-    rows = ["| stage | spec | status |", "| --- | --- | --- |"]
-    for r in records:
-        link = spec_url(issue.get("html_url", ""), config, r.path)
-        rows.append(f"| {r.stage} | [`{r.spec_id}`]({link}) | {r.status} |" if link
-                    else f"| {r.stage} | `{r.spec_id}` | {r.status} |")
-    return "Spec chain: " + " → ".join(r.stage for r in records) + "\n\n" + "\n".join(rows)
+    return "Spec chain: " + " → ".join(r.stage for r in records) + "\n\n" + await runner.status_table(
+        ctx, repo, int(issue["number"]), config, issue.get("html_url", ""))
 
 
-async def execute(ctx: Context, gh: GitHubAPI, event: sansio.Event, command: Command, args: list[str],
-                  config: RepoConfig, reply: Reply, job: Job, *, actor: str) -> None:
-    """Run one permitted, well-formed command on behalf of `actor`."""
-    repo, issue = repo_of(event), event.data["issue"]
-    number = int(issue["number"])
-    installation_id = int(event.data["installation"]["id"])
-    name = command.name
-    if name == "help":
-        reply.say(command, registry.help_text(config.commands))
-    elif name == "status":
-        reply.say(command, await status_text(ctx, repo, issue, config))
-    elif name in ("retriage", "triage"):
-        await retriage(ctx, gh, repo, number, int(event.data["comment"]["id"]), reply, command,
-                       installation_id=installation_id, attempt=job.attempts + 1)
-    elif name in ("kind", "priority", "severity"):
-        family = {"kind": "category"}.get(name, name)
-        await relabel(ctx, gh, repo, issue, config, {family: config.label(family, args[0])})
-    elif name == "label":
-        family = config.family_of(args[0])
-        if family is None:
-            reply.say(command, f"{code_span(args[0], 50)} is not one of this repository's chantbot "
-                               "labels, so chantbot will not apply it. `/help` lists the vocabulary commands.")
-            return
-        await relabel(ctx, gh, repo, issue, config, {family: args[0]})
-    elif name == "unlabel":
-        present = {label["name"] for label in issue.get("labels", [])}
-        if args[0] in present:
-            await issueops.apply_labels(gh, repo, number, labels.LabelPlan((), (args[0],), frozenset()))
-    elif name == "duplicate":
-        await relabel(ctx, gh, repo, issue, config, {"category": config.label("category", "duplicate"),
-                                                     "stage": config.label("stage", "deferred")})
-        reply.say(command, f"Marked as a duplicate of #{args[0]}. The issue stays open until a maintainer closes it.")
-    elif name in ("defer", "needs-info"):
-        key = "deferred" if name == "defer" else "needs-info"
-        await relabel(ctx, gh, repo, issue, config, {"stage": config.label("stage", key)})
-    elif name == "close":
-        reason = "not_planned" if any(w in " ".join(args).lower() for w in ("not planned", "wontfix", "won't",
-                                                                             "duplicate", "stale")) else "completed"
-        await gh.patch(f"/repos/{repo}/issues/{number}", data={"state": "closed", "state_reason": reason})
-    elif name == "reopen":
-        await gh.patch(f"/repos/{repo}/issues/{number}", data={"state": "open"})
-    elif name in workflow.AGENT_STAGES:
-        started = await runner.start(ctx, gh, repo=repo, issue=await gh.getitem(f"/repos/{repo}/issues/{number}"),
-                                     stage=name, installation_id=installation_id, requested_by=actor, config=config)
-        reply.say(command, started.text)
-    elif name in ("approve", "reject"):
-        reply.say(command, await gate.decide(ctx, gh, repo, number, actor, approve=name == "approve",
-                                             reason=" ".join(args), config=config))
-    elif name == "release-notes":
-        reply.say(command, await gate.release_notes(ctx, gh, repo, number, args[0], actor, config))
+@dataclass(frozen=True)
+class Call:
+    """One permitted, well-formed command about to run: where, by whom, with what."""
+
+    ctx: Context
+    gh: GitHubAPI
+    event: sansio.Event
+    command: Command
+    args: list[str]
+    config: RepoConfig
+    reply: Reply
+    job: Job
+    actor: str
+
+    @property
+    def repo(self) -> str:
+        return repo_of(self.event)
+
+    @property
+    def issue(self) -> dict[str, Any]:
+        return self.event.data["issue"]
+
+    @property
+    def number(self) -> int:
+        return int(self.issue["number"])
+
+    @property
+    def installation_id(self) -> int:
+        return int(self.event.data["installation"]["id"])
+
+    def say(self, text: str) -> None:
+        self.reply.say(self.command, text)
+
+
+async def _help(c: Call) -> None:
+    c.say(registry.help_text(c.config.commands))
+
+
+async def _status(c: Call) -> None:
+    c.say(await status_text(c.ctx, c.repo, c.issue, c.config))
+
+
+async def _retriage(c: Call) -> None:
+    await retriage(c.ctx, c.gh, c.repo, c.number, int(c.event.data["comment"]["id"]), c.reply, c.command,
+                   installation_id=c.installation_id, attempt=c.job.attempts + 1)
+
+
+async def _family(c: Call) -> None:
+    family = {"kind": "category"}.get(c.command.name, c.command.name)
+    await relabel(c.ctx, c.gh, c.repo, c.issue, c.config, {family: c.config.label(family, c.args[0])})
+
+
+async def _label(c: Call) -> None:
+    family = c.config.family_of(c.args[0])
+    if family is None:
+        c.say(f"{code_span(c.args[0], 50)} is not one of this repository's chantbot labels, so chantbot will not "
+              "apply it. `/help` lists the vocabulary commands.")
+        return
+    await relabel(c.ctx, c.gh, c.repo, c.issue, c.config, {family: c.args[0]})
+
+
+async def _unlabel(c: Call) -> None:
+    if c.args[0] in {label["name"] for label in c.issue.get("labels", [])}:
+        await issueops.apply_labels(c.gh, c.repo, c.number, labels.LabelPlan((), (c.args[0],), frozenset()))
+
+
+async def _duplicate(c: Call) -> None:
+    await relabel(c.ctx, c.gh, c.repo, c.issue, c.config, {"category": c.config.label("category", "duplicate"),
+                                                           "stage": c.config.label("stage", "deferred")})
+    c.say(f"Marked as a duplicate of #{c.args[0]}. The issue stays open until a maintainer closes it.")
+
+
+async def _stage_label(c: Call) -> None:
+    key = "deferred" if c.command.name == "defer" else "needs-info"
+    await relabel(c.ctx, c.gh, c.repo, c.issue, c.config, {"stage": c.config.label("stage", key)})
+
+
+async def _close(c: Call) -> None:
+    words = " ".join(c.args).lower()
+    reason = "not_planned" if any(w in words for w in ("not planned", "wontfix", "won't", "duplicate", "stale")) \
+        else "completed"
+    await c.gh.patch(f"/repos/{c.repo}/issues/{c.number}", data={"state": "closed", "state_reason": reason})
+
+
+async def _reopen(c: Call) -> None:
+    await c.gh.patch(f"/repos/{c.repo}/issues/{c.number}", data={"state": "open"})
+
+
+async def _stage(c: Call) -> None:
+    started = await runner.start(c.ctx, c.gh, repo=c.repo, issue=await c.gh.getitem(f"/repos/{c.repo}/issues/{c.number}"),
+                                 stage=c.command.name, installation_id=c.installation_id, requested_by=c.actor,
+                                 config=c.config)
+    c.say(started.text)
+
+
+async def _decide(c: Call) -> None:
+    c.say(await gate.decide(c.ctx, c.gh, c.repo, c.number, c.actor, approve=c.command.name == "approve",
+                            reason=" ".join(c.args), config=c.config))
+
+
+async def _release_notes(c: Call) -> None:
+    c.say(await gate.release_notes(c.ctx, c.gh, c.repo, c.number, c.args[0], c.actor, c.config))
+
+
+EFFECTS: dict[str, Callable[[Call], Awaitable[None]]] = {
+    "help": _help, "status": _status, "retriage": _retriage, "triage": _retriage,
+    "kind": _family, "priority": _family, "severity": _family, "label": _label, "unlabel": _unlabel,
+    "duplicate": _duplicate, "defer": _stage_label, "needs-info": _stage_label, "close": _close, "reopen": _reopen,
+    **{name: _stage for name in workflow.AGENT_STAGES}, "approve": _decide, "reject": _decide,
+    "release-notes": _release_notes,
+}
 
 
 def reply_marker(comment_id: int, commands: list[Command]) -> str:
@@ -173,7 +212,7 @@ async def handle(ctx: Context, gh: GitHubAPI, event: sansio.Event, job: Job, fou
     # When editor and author differ, a command runs only if both may run it.
     actor, author = event.data["sender"]["login"], comment["user"]["login"]
     people = [actor] if actor == author else [actor, author]
-    config, problems = await load_config(ctx, gh, repo)
+    config, problems = await configs.load(ctx, gh, repo)
     levels = registry.levels(config.commands)
     reply = Reply()
     roles: dict[str, str] = {}
@@ -208,7 +247,7 @@ async def handle(ctx: Context, gh: GitHubAPI, event: sansio.Event, job: Job, fou
             await issueops.react(gh, repo, int(comment["id"]), "eyes")
             accepted = True
         try:
-            await execute(ctx, gh, event, command, args, config, reply, job, actor=actor)
+            await EFFECTS[spec.name](Call(ctx, gh, event, command, args, config, reply, job, actor))
         except BadRequest as exc:
             if failures.is_permanent(exc) and int(exc.status_code) != 422:
                 raise  # the issue itself is gone: nothing to answer

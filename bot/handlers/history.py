@@ -8,8 +8,9 @@ from typing import Any
 from gidgethub import routing, sansio
 from gidgethub.abc import GitHubAPI
 
+from bot import jobs
 from bot.context import Context
-from bot.handlers.triage import load_config
+from bot.services import config as configs
 
 log = logging.getLogger(__name__)
 router = routing.Router()
@@ -19,7 +20,7 @@ MAX_INDEXED = 1000  # issues read per repository when it is first indexed
 
 async def index_repository(ctx: Context, gh: GitHubAPI, repo: str) -> int:
     """Index the repository's issues (closed ones with their category labels); returns how many."""
-    config, _ = await load_config(ctx, gh, repo)
+    config, _ = await configs.load(ctx, gh, repo)
     by_label = {name: key for key, name in config.labels["category"].items() if key != "duplicate"}
     count = 0
     async for issue in gh.getiter(f"/repos/{repo}/issues?state=all&sort=updated&direction=desc&per_page=100"):
@@ -40,7 +41,7 @@ async def index_repository(ctx: Context, gh: GitHubAPI, repo: str) -> int:
 async def schedule_index(ctx: Context, repo: str, installation_id: int) -> None:
     """Index a repository once, in the background (never delays a triage)."""
     if await ctx.store.repo_meta(repo, "indexed") is None:
-        await ctx.store.enqueue("index-repo", f"index:{repo}", {"repo": repo}, installation_id=installation_id,
+        await ctx.store.enqueue(jobs.INDEX_REPO, f"index:{repo}", {"repo": repo}, installation_id=installation_id,
                                 unique=True)
 
 

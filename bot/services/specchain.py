@@ -7,7 +7,8 @@ import random
 
 from gidgethub.abc import GitHubAPI
 
-from bot import specs
+from bot import jobs, specs, workflow
+from bot.assessment import IssueText
 from bot.context import Context
 from bot.repoconfig import RepoConfig
 from bot.store import SpecRecord
@@ -41,9 +42,23 @@ async def queue_files(ctx: Context, repo: str, installation_id: int, config: Rep
     if not config.specs_branch or not files:
         return bool(config.specs_branch)
     await ctx.store.queue_files(repo, installation_id, config.specs_branch, files)
-    await ctx.store.enqueue("commit-specs", f"specs:{repo}", {"repo": repo}, installation_id=installation_id,
+    await ctx.store.enqueue(jobs.COMMIT_SPECS, f"specs:{repo}", {"repo": repo}, installation_id=installation_id,
                             delay=ctx.spec_commit_delay, unique=True)
     return True
+
+
+async def pending_spec(ctx: Context, repo: str, issue: IssueText, stage: str, config: RepoConfig,
+                       *, requested_by: str | None = None) -> tuple[SpecRecord, dict[str, str]]:
+    """The pending spec that starts `stage`: informed by (and depending on) the specs before it."""
+    order = list(workflow.CHAIN)
+    before = [r for r in [await ctx.store.spec_for(repo, issue.number, s) for s in order[:order.index(stage)]] if r]
+    informed = [r.path for r in before]
+    if stage in ("reproduce", "research") and any(r.stage == "triage" for r in before):
+        informed.append(specs.triage_doc_path(issue.number))
+    made = await record(ctx, repo, issue.number, stage, status="pending")
+    text = specs.stage_spec(stage, spec_id=made.spec_id, issue=issue, informed_by=informed[-2:] or [issue.url],
+                            requested_by=requested_by, depends_on=[r.spec_id for r in before][-2:])
+    return made, {made.path: text}
 
 
 def url(issue_url: str, config: RepoConfig, path: str) -> str | None:

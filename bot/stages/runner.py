@@ -18,7 +18,7 @@ from typing import Any
 
 from gidgethub.abc import GitHubAPI
 
-from bot import issueops, prompts, specs, workflow
+from bot import issueops, jobs, prompts, specs, workflow
 from bot.assessment import IssueText
 from bot.context import Context
 from bot.llm import LLMUnavailable, Usage
@@ -32,8 +32,8 @@ from bot.store import Run
 
 log = logging.getLogger(__name__)
 
-JOB = "stage"
-AUTO_JOB = "stage-auto"
+JOB = jobs.STAGE
+AUTO_JOB = jobs.STAGE_AUTO
 ACTIVE = ("queued", "running", "waiting_ci")
 LLM_ATTEMPTS = 4  # model calls that failed in a row before the run ends failed
 LLM_RETRY = (5.0, 30.0, 120.0)
@@ -697,13 +697,12 @@ _STATE = {"queued": "queued", "running": "running", "waiting_ci": "waiting for C
 _NONE = Run(0, "", 0, "", 0, "none", None, {}, 0, 0.0, 0.0)
 
 
-async def refresh_comment(ctx: Context, gh: GitHubAPI, repo: str, number: int, config: RepoConfig) -> None:
-    """Edit the issue's one workflow comment (posted the first time) to show every stage as it is now."""
-    runs = await ctx.store.runs_for_issue(repo, number)
+async def _rows(ctx: Context, repo: str, number: int, config: RepoConfig,
+                issue_state: dict[str, Any]) -> list[view.Row]:
+    """Each stage's line: its latest run, or a note when no run stands behind it."""
     latest: dict[str, Run] = {}
-    for run in runs:
+    for run in await ctx.store.runs_for_issue(repo, number):
         latest[run.stage] = run
-    issue_state = await ctx.store.issue_state(repo, number)
     rows = []
     for stage, run in latest.items():
         data = run.data
@@ -734,6 +733,26 @@ async def refresh_comment(ctx: Context, gh: GitHubAPI, repo: str, number: int, c
     for stage, note in (issue_state.get("stage_notes") or {}).items():
         if stage not in latest:
             rows.append(view.Row(stage, note["state"], note.get("detail", "")))
+    return rows
+
+
+async def status_table(ctx: Context, repo: str, number: int, config: RepoConfig, issue_url: str) -> str:
+    """`/status`: the spec chain with each spec's status, and the stages as the workflow comment shows them."""
+    lines = ["| stage | spec | status |", "| --- | --- | --- |"]
+    for record in await ctx.store.specs(repo, number):
+        link = specchain.url(issue_url, config, record.path)
+        spec = f"[`{record.spec_id}`]({link})" if link else f"`{record.spec_id}`"
+        lines.append(f"| {record.stage} | {spec} | {record.status} |")
+    rows = await _rows(ctx, repo, number, config, await ctx.store.issue_state(repo, number))
+    if rows:
+        lines += ["", view.stage_table(rows)]
+    return "\n".join(lines)
+
+
+async def refresh_comment(ctx: Context, gh: GitHubAPI, repo: str, number: int, config: RepoConfig) -> None:
+    """Edit the issue's one workflow comment (posted the first time) to show every stage as it is now."""
+    issue_state = await ctx.store.issue_state(repo, number)
+    rows = await _rows(ctx, repo, number, config, issue_state)
     if not rows:
         return
     body = view.workflow_comment(rows, footer=view.footer(issue_state.get("approval"), issue_state.get("chain")))

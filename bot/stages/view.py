@@ -33,19 +33,23 @@ def _link(text: str, url: str) -> str:
     return f"[{text}]({one_line(url, 500).replace(' ', '%20').replace(')', '%29')})" if url else text
 
 
-def workflow_comment(rows: Sequence[Row], *, footer: str = "") -> str:
-    """The workflow comment: one line per stage, in workflow order."""
+def stage_table(rows: Sequence[Row]) -> str:
+    """One line per stage, in workflow order: its state, links, turns and cost."""
     order = list(BY_NAME)
-    lines = [WORKFLOW_MARKER, INTRO, "", "| stage | state | links | turns | cost |", "| --- | --- | --- | --- | --- |"]
+    lines = ["| stage | state | links | turns | cost |", "| --- | --- | --- | --- | --- |"]
     for row in sorted(rows, key=lambda r: order.index(r.stage) if r.stage in order else len(order)):
         title = BY_NAME[row.stage].title if row.stage in BY_NAME else row.stage
         state = f"**{row.state}**" + (f": {safe_line(row.detail, 300)}" if row.detail else "")
         links = " · ".join(_link(text, url) for text, url in row.links) or "—"
         cost = f"${row.usd:.4f}" if row.turns else "—"
         lines.append(f"| {title} | {state.replace('|', '/')} | {links} | {row.turns or '—'} | {cost} |")
-    if footer:
-        lines += ["", footer]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines)
+
+
+def workflow_comment(rows: Sequence[Row], *, footer: str = "") -> str:
+    """The workflow comment: chantbot's hidden marker, what it is, and the stage table."""
+    parts = [WORKFLOW_MARKER + "\n" + INTRO, stage_table(rows)] + ([footer] if footer else [])
+    return "\n\n".join(parts) + "\n"
 
 
 def footer(approval: dict | None, chain: dict | None) -> str:

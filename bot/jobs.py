@@ -1,0 +1,7 @@
+"""The kinds of job chantbot queues (their handlers are registered once, in the runtime's wiring)."""
+
+EVENT = "event"  # a stored webhook delivery, through the router
+COMMIT_SPECS = "commit-specs"  # queued spec files of a repository, in one commit
+INDEX_REPO = "index-repo"  # a repository's issues, read once for duplicates and the local triager
+STAGE = "stage"  # one step of a stage run
+STAGE_AUTO = "stage-auto"  # a stage triage's own label starts once its grace period is over
