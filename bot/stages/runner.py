@@ -371,8 +371,8 @@ async def _instructions(s: Step) -> tuple[list[dict[str, Any]], list[dict[str, A
     rules = prompts.render(prompts.packaged("runner"), {
         "stage": stage, "tools": ", ".join(s.stage.tools), "max_turns": str(s.settings.caps.max_turns),
         "writes": ", ".join(s.settings.writes) or "nothing (this stage is read-only)"})
-    system = [{"type": "text", "text": rules}, {"type": "text", "text": stage_prompt,
-                                                "cache_control": {"type": "ephemeral"}}]
+    system = [{"type": "text", "text": rules, "cache_control": {"type": "ephemeral"}},  # alike in every run
+              {"type": "text", "text": stage_prompt, "cache_control": {"type": "ephemeral"}}]
     from bot.stages.tools import definitions
 
     return system, definitions(s.stage.tools, results.schema(stage), results.HELP[stage])
