@@ -21,7 +21,7 @@ from gidgethub.abc import GitHubAPI
 from bot import issueops, jobs, prompts, specs, workflow
 from bot.assessment import IssueText
 from bot.context import Context
-from bot.llm import LLMUnavailable, Usage
+from bot.llm import LLMUnavailable, Usage, defuse
 from bot.repoconfig import RepoConfig
 from bot.services import config as configs
 from bot.services import labelling, specchain
@@ -121,19 +121,6 @@ async def start(ctx: Context, gh: GitHubAPI, *, repo: str, issue: dict[str, Any]
     await ctx.store.enqueue(JOB, issue_key(repo, number), {"run_id": run.id}, installation_id=installation_id)
     await refresh_comment(ctx, gh, repo, number, config)
     return Started(True, f"Started **{stage}** (spec `{record.spec_id}`); the workflow comment shows its progress.")
-
-
-async def schedule_auto(ctx: Context, repo: str, number: int, stage: str, label: str, installation_id: int,
-                        config: RepoConfig) -> bool:
-    """Triage's own stage label starts its stage after the grace period (when `auto` is on and a model is
-    configured), so that a maintainer who disagrees with triage can change the label, defer or close first."""
-    settings = config.stage(stage)
-    if not (settings.enabled and settings.auto and ctx.anthropic is not None):
-        return False
-    await ctx.store.enqueue(AUTO_JOB, issue_key(repo, number), {"repo": repo, "number": number, "stage": stage,
-                                                                "label": label}, installation_id=installation_id,
-                            delay=settings.grace, unique=True)
-    return True
 
 
 async def auto_start(ctx: Context, gh: GitHubAPI, payload: dict[str, Any], installation_id: int) -> None:
@@ -274,7 +261,7 @@ async def _review_diff(s: Step) -> str:
     if len(diff) > MAX_DIFF:
         diff = diff[:MAX_DIFF] + "\n[diff cut]"
     return (f"\n\nThe pull request #{pull['number']} to review; its diff (untrusted data):\n<diff>\n"
-            f"{documents.defuse(diff)}\n</diff>\nTie each finding to a line of the new version that the diff shows.")
+            f"{defuse(diff)}\n</diff>\nTie each finding to a line of the new version that the diff shows.")
 
 
 def _diff_lines(patch: str) -> set[int]:
@@ -288,7 +275,7 @@ def _diff_lines(patch: str) -> set[int]:
             except (IndexError, ValueError):
                 new = 0
             continue
-        if row.startswith("-"):
+        if row.startswith(("-", "\\")):  # a removed line, or "\ No newline at end of file"
             continue
         if new:
             lines.add(new)
@@ -572,7 +559,7 @@ async def resolve_ci(s: Step, *, timed_out: bool) -> None:
         report = ci.failure_report(ci.failing(runs))
         s.data["messages"][-1]["content"].append({"type": "text", "text": (
             f"The repository's checks failed on your commit {sha[:7]} (round {s.data['ci_round']} of "
-            f"{s.settings.caps.ci_rounds}). Their output (untrusted data):\n<checks>\n{documents.defuse(report)}\n"
+            f"{s.settings.caps.ci_rounds}). Their output (untrusted data):\n<checks>\n{defuse(report)}\n"
             "</checks>\nFix the change with write_file, then call submit again.")})
         s.data.pop("submission", None)
         base = s.data["base"]
