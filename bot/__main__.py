@@ -1,4 +1,4 @@
-"""Command line: `python -m bot serve|web|worker|demo|eval|register|receive`. Settings are read here, once."""
+"""Command line: `python -m bot serve|web|worker|migrate|demo|eval|register|receive`. Settings are read here, once."""
 
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ def setup_logging(fmt: str) -> None:
                          else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # the anthropic SDK's client logs every request
 
 
 def fail(message: str) -> SystemExit:
@@ -143,12 +144,58 @@ async def _worker(settings: Settings) -> None:
 
     runtime = Runtime(settings)
     await open_runtime(runtime)
+    runner = web.AppRunner(runtime.status_app(), handle_signals=False, shutdown_timeout=1.0)
+    await runner.setup()
+    log = logging.getLogger("bot")
+    try:
+        await web.TCPSite(runner, settings.host, settings.port).start()
+        log.info("chantbot worker running %d jobs at once; /healthz and /metrics on http://%s:%d",
+                 settings.concurrency, settings.host, settings.port)
+    except OSError as exc:  # e.g. next to `web` on one machine with one PORT: work on, unwatched
+        log.warning("chantbot worker running %d jobs at once; no /healthz (port %d: %s)", settings.concurrency,
+                    settings.port, _reason(exc))
     stop = asyncio.Event()
     task = asyncio.create_task(runtime.run_worker_only(stop))
     await _until_signal()
     stop.set()
     await task
+    await runner.cleanup()
     await runtime.close()
+
+
+async def _migrate(source: str | None, target: str | None) -> int:
+    """Apply the schema migrations (to DATABASE_URL), or copy the durable state from `source` to `target`."""
+    from bot.store import StoreError, open_store
+    from bot.store.copy import copy_state
+
+    if (source is None) != (target is None):
+        print("chantbot: migrate copies with both --from URL and --to URL (or neither: update DATABASE_URL's schema)",
+              file=sys.stderr)
+        return 2
+    urls = [source, target] if source and target else [os.environ.get("DATABASE_URL", "").strip()
+                                                       or "sqlite:///chantbot.db"]
+    stores = []
+    try:
+        for url in urls:
+            store = open_store(url)
+            try:
+                await store.open()
+            except StoreError as exc:
+                print(f"chantbot: cannot use the database {describe_database(url)}: {exc}", file=sys.stderr)
+                return 2
+            stores.append(store)
+            print(f"{describe_database(url)}: schema at version {await store.schema_version()}")
+        if len(stores) == 2:
+            counts = await copy_state(stores[0], stores[1], report=lambda line: print(f"  copied {line}"))
+            print(f"copied {sum(counts.values())} rows from {describe_database(urls[0])} to "
+                  f"{describe_database(urls[1])}")
+        return 0
+    except StoreError as exc:
+        print(f"chantbot: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        for store in stores:
+            await store.close()
 
 
 async def _until_signal() -> None:
@@ -179,10 +226,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, summary in (("serve", "web server and workers in one process (the default deployment)"),
                           ("web", "the web half only: verify and store webhook deliveries"),
-                          ("worker", "the worker half only: run stored jobs")):
+                          ("worker", "the worker half only: run stored jobs (/healthz and /metrics on PORT)")):
         server = sub.add_parser(name, help=summary, description=summary, epilog=environment_help(),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
         _env_file_option(server)
+    migrate = sub.add_parser("migrate", help="bring DATABASE_URL's schema up to date, or copy chantbot's state "
+                             "from one database to another (--from, --to)")
+    migrate.add_argument("--from", dest="source", metavar="URL",
+                         help="copy from this database (e.g. sqlite:///chantbot.db)")
+    migrate.add_argument("--to", dest="target", metavar="URL", help="into this empty database (e.g. postgresql://…)")
     demo = sub.add_parser("demo", help="the offline showcase: the whole flow against the built-in GitHub simulator")
     demo.add_argument("--quiet", action="store_true", help="print only the summary of each case")
     demo.add_argument("--specs-out", metavar="DIR", help="copy the chant-specs branch's files into DIR at the end "
@@ -217,6 +269,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except StartupError as exc:
             raise fail(str(exc)) from None
         return 0
+    if args.command == "migrate":
+        return asyncio.run(_migrate(args.source, args.target))
     if args.command == "demo":
         from bot import demo
 

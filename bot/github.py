@@ -69,8 +69,13 @@ class GitHubClient(gh_aiohttp.GitHubAPI):
         if method in WRITE_METHODS:
             await self.pacer.acquire(self.installation_id)
             self.writes += 1
+        held = await self.pacer.request_delay(self.installation_id)  # another process saw the budget spent
+        if 0 < held <= MAX_WAIT:
+            log.warning("primary rate limit spent (seen by another process); waiting %.0f s", held)
+            await self.sleep(held)
         limit = self.rate_limit
         if limit is not None and limit.remaining <= 0:
+            await self.pacer.hold_requests(self.installation_id, limit.reset_datetime.timestamp())
             wait = (limit.reset_datetime - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
             if 0 < wait <= MAX_WAIT:
                 log.warning("primary rate limit exhausted; waiting %.0f s", wait)
@@ -113,9 +118,10 @@ class GitHubClient(gh_aiohttp.GitHubAPI):
         if isinstance(exception, RateLimitExceeded):
             reset = exception.rate_limit.reset_datetime if exception.rate_limit else None
             wait = (reset - datetime.datetime.now(datetime.timezone.utc)).total_seconds() if reset else 60.0
+            await self.pacer.hold_requests(self.installation_id, time.time() + wait)
         elif isinstance(exception, BadRequest) and is_secondary_limit(exception):
             wait = _retry_after(exception.headers) or 60.0 * attempt
-            self.pacer.push_back(self.installation_id, wait)
+            await self.pacer.push_back(self.installation_id, wait)
         elif isinstance(exception, GitHubBroken):
             wait = backoff(attempt)
         else:
@@ -131,6 +137,7 @@ class GitHubClient(gh_aiohttp.GitHubAPI):
 class _Token:
     value: str
     expires: float
+    minted: float
 
 
 @dataclass
@@ -152,11 +159,13 @@ class GitHubApp:
         return gh_aiohttp.GitHubAPI(self.session, USER_AGENT, base_url=self.base_url)
 
     async def token(self, installation_id: int) -> str:
-        """An installation token, cached until 5 minutes before it expires."""
+        """An installation token, cached until 5 minutes before it expires or until any process saw it refused."""
         async with self._locks[installation_id]:
             cached = self._tokens.get(installation_id)
-            if cached and cached.expires - TOKEN_REFRESH_MARGIN > self.clock():
+            if (cached and cached.expires - TOKEN_REFRESH_MARGIN > self.clock()
+                    and cached.minted > await self.pacer.tokens_revoked_at(installation_id)):
                 return cached.value
+            minted = self.clock()
             for attempt in range(1, MAX_ATTEMPTS + 1):
                 try:
                     data = await apps.get_installation_access_token(
@@ -168,11 +177,13 @@ class GitHubApp:
                         raise
                     await asyncio.sleep(backoff(attempt))
             expires = datetime.datetime.fromisoformat(data["expires_at"].replace("Z", "+00:00")).timestamp()
-            self._tokens[installation_id] = _Token(data["token"], expires)
+            self._tokens[installation_id] = _Token(data["token"], expires, minted)
             return data["token"]
 
-    def forget_token(self, installation_id: int) -> None:
+    async def revoke_token(self, installation_id: int) -> None:
+        """GitHub refused the installation's token (401): every process mints a new one."""
         self._tokens.pop(installation_id, None)
+        await self.pacer.revoke_tokens(installation_id)
 
     async def client(self, installation_id: int) -> GitHubClient:
         cache = self._caches.setdefault(installation_id, _LRU(512))

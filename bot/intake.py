@@ -116,10 +116,16 @@ async def webhook(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """200 while the store answers and can write (a disk that is full, or a read-only database, is a 503)."""
     store = request.app[STORE]
-    if not await store.ping():
+    problem = await store.probe()
+    if problem is not None:
+        return web.json_response({"status": "unavailable", "database": problem}, status=503)
+    try:
+        depth = await store.queue_depth()
+    except Exception:  # noqa: BLE001 - it could write a moment ago; this is a hiccup, not a verdict
         return web.json_response({"status": "unavailable", "database": "not answering"}, status=503)
-    return web.json_response({"status": "ok", "queue": await store.queue_depth()})
+    return web.json_response({"status": "ok", "queue": depth})
 
 
 async def metrics_view(request: web.Request) -> web.Response:
@@ -136,14 +142,17 @@ async def metrics_view(request: web.Request) -> web.Response:
 
 def create_app(*, store: Store, metrics: Metrics, secrets: tuple[str, ...],
                notify: Callable[[], None] | None = None,
-               background: Callable[[web.Application], Awaitable[None]] | None = None) -> web.Application:
-    """The web application. `background`, when given, is an aiohttp cleanup context (e.g. the workers)."""
+               background: Callable[[web.Application], Awaitable[None]] | None = None,
+               receive: bool = True) -> web.Application:
+    """The web application. `background`, when given, is an aiohttp cleanup context (e.g. the workers);
+    without `receive`, only /healthz and /metrics (a worker process)."""
     app = web.Application(client_max_size=MAX_BODY)
     app[STORE] = store
     app[METRICS] = metrics
     app[SECRETS] = secrets
     app[NOTIFY] = notify
-    app.router.add_post("/webhook", webhook)
+    if receive:
+        app.router.add_post("/webhook", webhook)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view)
     if background is not None:

@@ -25,7 +25,7 @@ from bot.services import triage as triaging
 from bot.settings import Settings
 from bot.stages import runner
 from bot.store import Job, Store, open_store
-from bot.worker import LEASE, Worker
+from bot.worker import DAY, LEASE, Retention, Worker
 from bot.writelimit import WritePacer
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ class Runtime:
         self.http_trace = http_trace  # sees every GitHub request (`python -m bot receive` lists them)
         self.spec_commit_delay = spec_commit_delay
         self.job_lease = job_lease
-        self.store = store or open_store(settings.database_url)
+        self.store = store or open_store(settings.database_url, pool_size=settings.concurrency + 4)
         self.metrics = Metrics()
         self.llm = make_llm(settings) if llm == "auto" else llm
         self.agent_client = make_agent_client(settings) if agent_client == "auto" else agent_client
@@ -98,13 +98,15 @@ class Runtime:
         self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60),
                                              trace_configs=[self.http_trace] if self.http_trace else None)
         app = GitHubApp(session=self.session, app_id=str(self.settings.app_id), private_key=self.settings.private_key or "",
-                        base_url=self.settings.github_api_url, pacer=WritePacer(self.settings.write_limits),
-                        metrics=self.metrics)
+                        base_url=self.settings.github_api_url,
+                        pacer=WritePacer(self.settings.write_limits, self.store), metrics=self.metrics)
         self.ctx = Context(store=self.store, github=app, settings=self.settings, metrics=self.metrics, llm=self.llm,
                            anthropic=self.agent_client, spec_commit_delay=self.spec_commit_delay)
         self.worker = Worker(self.store, self.run_job, concurrency=self.settings.concurrency, metrics=self.metrics,
                              on_dead=self.report_dead, on_retry=self.report_delay, lease=self.job_lease,
-                             permanent=failures.is_permanent)
+                             permanent=failures.is_permanent,
+                             retention=Retention(self.settings.retention_days * DAY,
+                                                 self.settings.dead_retention_days * DAY))
 
     async def close(self) -> None:
         if self.session is not None:
@@ -119,8 +121,8 @@ class Runtime:
             await self._run(ctx, job)
         except (BadRequest, RedirectionException) as exc:
             status = int(exc.status_code)
-            if status == 401:  # a revoked or expired token: the retry mints a new one
-                ctx.github.forget_token(int(job.installation_id or 0))
+            if status == 401:  # a revoked or expired token: every process mints a new one
+                await ctx.github.revoke_token(int(job.installation_id or 0))
             where = self._issue_of(job)
             if status in (301, 404, 410) and where and await self._gone(ctx, job, *where):
                 log.info("%s#%d was deleted, transferred or made unreachable; job %s ends here", *where, job.id)
@@ -186,6 +188,7 @@ class Runtime:
     @contextlib.asynccontextmanager
     async def _workers(self) -> AsyncIterator[None]:
         assert self.worker is not None
+        self.store.listen(self.worker.notify)  # other processes' new work wakes this one at once
         task = asyncio.create_task(self.worker.run())
         try:
             yield
@@ -204,6 +207,10 @@ class Runtime:
         return intake.create_app(store=self.store, metrics=self.metrics, secrets=self.settings.webhook_secrets,
                                  notify=self.worker.notify if with_workers else None,
                                  background=background if with_workers else None)
+
+    def status_app(self) -> web.Application:
+        """What a worker-only process answers on PORT: /healthz and /metrics."""
+        return intake.create_app(store=self.store, metrics=self.metrics, secrets=(), receive=False)
 
     async def run_worker_only(self, stop: asyncio.Event) -> None:
         async with self._workers():

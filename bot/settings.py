@@ -56,6 +56,8 @@ class Settings:
     concurrency: int = 8
     write_limits: tuple[WriteLimit, ...] = field(default_factory=lambda: parse_write_limits("80/min,500/hour"))
     log_format: str = "text"
+    retention_days: int = 14  # finished work (deliveries, done jobs, committed files, finished runs)
+    dead_retention_days: int = 30  # jobs that failed for good, unless retried first
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
@@ -188,4 +190,6 @@ def from_env(env: Mapping[str, str], *, require_app: bool = True, require_secret
         concurrency=_int(env, "BOT_CONCURRENCY", 8),
         write_limits=limits,
         log_format=log_format,
+        retention_days=_int(env, "BOT_RETENTION_DAYS", 14),
+        dead_retention_days=_int(env, "BOT_DEAD_JOB_RETENTION_DAYS", 30),
     )

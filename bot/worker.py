@@ -7,8 +7,10 @@ claims them again. Handlers make every GitHub effect idempotent, so a re-run loo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 from bot.metrics import Metrics
@@ -19,10 +21,21 @@ log = logging.getLogger(__name__)
 RETRY_DELAYS = (2.0, 10.0, 30.0, 120.0)  # after attempts 1..4; the 5th failure is final
 LEASE = 15.0
 DRAIN_SECONDS = 25.0
+DAY = 86400.0
+PRUNE_EVERY = 3600.0
 
 Runner = Callable[[Job], Awaitable[None]]
 Reporter = Callable[[Job, BaseException], Awaitable[None]]  # tells the issue a job failed
 Judge = Callable[[BaseException], bool]  # True when retrying cannot help
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long finished work is kept (seconds): deliveries, done jobs, committed files, finished runs; and
+    jobs that failed for good (kept for the operator until requeued or this old)."""
+
+    finished: float
+    dead: float
 
 
 def retry_delay(attempts: int) -> float | None:
@@ -35,10 +48,12 @@ class Worker:
 
     def __init__(self, store: Store, run: Runner, *, concurrency: int, metrics: Metrics,
                  on_dead: Reporter | None = None, on_retry: Reporter | None = None,
-                 permanent: Judge = lambda exc: False, lease: float = LEASE, poll: float = 0.5) -> None:
+                 permanent: Judge = lambda exc: False, lease: float = LEASE, poll: float = 0.5,
+                 retention: Retention | None = None, prune_every: float = PRUNE_EVERY) -> None:
         self.store, self.run_job, self.concurrency, self.metrics = store, run, concurrency, metrics
         self.on_dead, self.on_retry, self.permanent = on_dead, on_retry, permanent
         self.lease, self.poll = lease, poll
+        self.retention, self.prune_every = retention, prune_every
         self._wake = asyncio.Event()
         self._running: dict[asyncio.Task, Job] = {}
         self._stopping = False
@@ -48,7 +63,35 @@ class Worker:
         self._wake.set()
 
     async def run(self) -> None:
-        """Claim and run jobs until stop() is called."""
+        """Claim and run jobs until stop() is called; prune old work on a schedule meanwhile."""
+        pruning = asyncio.create_task(self._prune_on_schedule()) if self.retention else None
+        try:
+            await self._claim_and_run()
+        finally:
+            if pruning is not None:
+                pruning.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pruning
+
+    async def prune(self) -> dict[str, int]:
+        """Delete work older than the retention (every worker process does this; deleting twice is harmless)."""
+        assert self.retention is not None
+        now = self.store.clock()
+        counts = await self.store.prune(finished_before=now - self.retention.finished,
+                                        dead_before=now - self.retention.dead)
+        if any(counts.values()):
+            log.info("pruned old work: %s", ", ".join(f"{n} {what}" for what, n in counts.items() if n))
+        return counts
+
+    async def _prune_on_schedule(self) -> None:
+        while True:
+            try:
+                await self.prune()
+            except Exception:  # noqa: BLE001 - pruning again in an hour is soon enough
+                log.exception("could not prune old work")
+            await asyncio.sleep(self.prune_every)
+
+    async def _claim_and_run(self) -> None:
         while not self._stopping:
             free = self.concurrency - len(self._running)
             jobs: list[Job] = []

@@ -1,4 +1,9 @@
-"""Pacing of content-creating GitHub requests per installation (GitHub's secondary limits)."""
+"""GitHub's limits per installation, held together by every chantbot process.
+
+Content-creating requests are paced under `GITHUB_WRITE_LIMITS` (GitHub's secondary limits) by
+reserving slots in a ledger all processes share (the store); `retry-after` and
+`x-ratelimit-reset` back-offs and refused tokens are recorded there too, as holds.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,11 @@ import asyncio
 import collections
 import time
 from dataclasses import dataclass
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Protocol, Sequence
 
 UNITS = {"s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "hour": 3600.0, "h": 3600.0}
+MAX_READ_WAIT = 120.0  # a request hold longer than this is not slept out in a request; the job retries later
+HOLD_REFRESH = 1.0  # seconds a process trusts its copy of the shared holds
 
 
 @dataclass(frozen=True)
@@ -30,52 +37,113 @@ def parse_write_limits(text: str) -> tuple[WriteLimit, ...]:
     return tuple(limits)
 
 
-def next_slot(stamps: "collections.deque[float]", limits: tuple[WriteLimit, ...], now: float,
-              margin: float) -> float:
-    """The earliest time >= now a new write fits every limit, given past write times (pure)."""
-    at = now
+def reserve(stamps: Sequence[float], limits: tuple[WriteLimit, ...], now: float, margin: float,
+            not_before: float = 0.0) -> tuple[float, list[float]]:
+    """The next write slot and the stamps to keep (with it), given earlier slots in order (pure).
+
+    Slots are handed out in order (never before an earlier reservation), so one pass over the
+    limits finds the earliest time at which every window still has room.
+    """
+    longest = max((lim.window for lim in limits), default=0.0) * (1 + margin) + 0.02
+    kept = [s for s in stamps if s > now - longest]
+    at = max(now, not_before, kept[-1] if kept else now)
     for limit in limits:
         window = limit.window * (1 + margin) + 0.02
-        recent = [s for s in stamps if s > at - window]
+        recent = [s for s in kept if s > at - window]
         if len(recent) >= limit.count:
-            at = max(at, recent[len(recent) - limit.count] + window)
-    return at
+            at = recent[len(recent) - limit.count] + window
+    kept.append(at)
+    return at, kept
+
+
+class Ledger(Protocol):
+    """Where write slots and holds are kept: the store (shared by processes) or memory (one process)."""
+
+    clock: Callable[[], float]
+
+    async def reserve_write(self, installation_id: int, limits: tuple[WriteLimit, ...], margin: float) -> float: ...
+    async def hold(self, installation_id: int, kind: str, until: float) -> None: ...
+    async def holds(self, installation_id: int) -> dict[str, float]: ...
+
+
+class MemoryLedger:
+    """A ledger for one process (tests, tools); a deployment uses the store."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self._stamps: dict[int, list[float]] = collections.defaultdict(list)
+        self._holds: dict[int, dict[str, float]] = collections.defaultdict(dict)
+
+    async def reserve_write(self, installation_id: int, limits: tuple[WriteLimit, ...], margin: float) -> float:
+        at, self._stamps[installation_id] = reserve(self._stamps[installation_id], limits, self.clock(), margin,
+                                                    self._holds[installation_id].get("writes", 0.0))
+        return at
+
+    async def hold(self, installation_id: int, kind: str, until: float) -> None:
+        held = self._holds[installation_id]
+        held[kind] = max(until, held.get(kind, 0.0))
+
+    async def holds(self, installation_id: int) -> dict[str, float]:
+        return dict(self._holds[installation_id])
 
 
 class WritePacer:
-    """Spaces writes per installation so that no window of any limit is ever exceeded."""
+    """One process's view of GitHub's limits per installation, kept in a shared ledger."""
 
-    def __init__(self, limits: tuple[WriteLimit, ...], *, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, limits: tuple[WriteLimit, ...], ledger: Ledger | None = None, *,
+                 clock: Callable[[], float] | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, margin: float = 0.05) -> None:
         self.limits = limits
-        self.clock, self.sleep, self.margin = clock, sleep, margin
-        self._stamps: dict[int, collections.deque[float]] = collections.defaultdict(collections.deque)
-        self._locks: dict[int, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
-        self._blocked_until: dict[int, float] = {}
-        self._longest = max((lim.window for lim in limits), default=0.0) * (1 + margin) + 0.02
+        self.ledger = ledger if ledger is not None else MemoryLedger(clock or time.time)
+        self._clock = clock
+        self.sleep, self.margin = sleep, margin
+        self._cached: dict[int, tuple[float, dict[str, float]]] = {}
+        self._pushed: dict[int, float] = {}  # this process's own write holds, seen at once
 
-    def pending_delay(self, installation: int) -> float:
-        """How long a write for `installation` would wait now."""
-        now = self.clock()
-        at = max(next_slot(self._stamps[installation], self.limits, now, self.margin),
-                 self._blocked_until.get(installation, 0.0))
-        return max(0.0, at - now)
+    def clock(self) -> float:
+        """The ledger's clock (slots are times on it), unless this pacer was given its own."""
+        return (self._clock or self.ledger.clock)()
 
     async def acquire(self, installation: int) -> None:
-        """Wait until a write fits, then count it."""
-        async with self._locks[installation]:
-            stamps = self._stamps[installation]
-            while True:
-                now = self.clock()
-                while stamps and stamps[0] <= now - self._longest:
-                    stamps.popleft()
-                at = max(next_slot(stamps, self.limits, now, self.margin), self._blocked_until.get(installation, 0.0))
-                if at <= now:
-                    stamps.append(now)
-                    return
-                await self.sleep(at - now)
+        """Wait for the installation's next write slot (shared by every process)."""
+        while True:
+            at = await self.ledger.reserve_write(installation, self.limits, self.margin)
+            wait = at - self.clock()
+            if wait > 0:
+                await self.sleep(wait)
+            if self._pushed.get(installation, 0.0) <= self.clock():
+                return
+            # GitHub asked for a pause while this write waited: take a slot after it instead
 
-    def push_back(self, installation: int, seconds: float) -> None:
-        """GitHub asked us to wait (retry-after): no write for this installation before then."""
+    async def push_back(self, installation: int, seconds: float) -> None:
+        """GitHub asked us to wait (retry-after): no process writes for this installation before then."""
         until = self.clock() + seconds
-        self._blocked_until[installation] = max(until, self._blocked_until.get(installation, 0.0))
+        self._pushed[installation] = max(until, self._pushed.get(installation, 0.0))
+        await self.ledger.hold(installation, "writes", until)
+        self._cached.pop(installation, None)
+
+    async def hold_requests(self, installation: int, until: float) -> None:
+        """The primary limit is spent until `until` (x-ratelimit-reset): no process asks before then."""
+        await self.ledger.hold(installation, "requests", until)
+        self._cached.pop(installation, None)
+
+    async def request_delay(self, installation: int) -> float:
+        """How long any request for `installation` should wait for a shared hold."""
+        return max(0.0, (await self._holds(installation)).get("requests", 0.0) - self.clock())
+
+    async def revoke_tokens(self, installation: int) -> None:
+        """GitHub refused a token: every process drops the tokens it minted before now."""
+        await self.ledger.hold(installation, "tokens", self.clock())
+        self._cached.pop(installation, None)
+
+    async def tokens_revoked_at(self, installation: int) -> float:
+        """Tokens minted at or before this time were refused somewhere; 0.0 when none were."""
+        return (await self._holds(installation)).get("tokens", 0.0)
+
+    async def _holds(self, installation: int) -> dict[str, float]:
+        now = self.clock()
+        cached = self._cached.get(installation)
+        if cached is None or now - cached[0] > HOLD_REFRESH:
+            cached = (now, await self.ledger.holds(installation))
+            self._cached[installation] = cached
+        return cached[1]

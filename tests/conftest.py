@@ -16,6 +16,7 @@ from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.simulator import GitHubSimulator, app_key_pair
 from bot.writelimit import parse_write_limits
+from tests.databases import _databases, database_url, postgres_url  # noqa: F401 (fixtures for every test)
 
 REPO = "acme/widgets"
 INSTALLATION = 4242

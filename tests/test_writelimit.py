@@ -1,10 +1,9 @@
-"""Write pacing: no window of any limit is ever exceeded, and retry-after pushes writes back."""
-
-import collections
+"""Write pacing: no window of any limit is ever exceeded, by one process or several; holds are shared."""
 
 import pytest
 
-from bot.writelimit import WriteLimit, WritePacer, next_slot, parse_write_limits
+from bot.store import open_store
+from bot.writelimit import MemoryLedger, WriteLimit, WritePacer, parse_write_limits, reserve
 
 
 def test_parse():
@@ -26,6 +25,12 @@ class FakeTime:
         self.now += seconds
 
 
+def assert_within(stamps: list[float], limits: tuple[WriteLimit, ...]) -> None:
+    for limit in limits:
+        for i, start in enumerate(stamps):
+            assert len([s for s in stamps[i:] if s < start + limit.window]) <= limit.count
+
+
 async def test_pacer_never_exceeds_any_window():
     t = FakeTime()
     limits = (WriteLimit(5, 1.0), WriteLimit(12, 10.0))
@@ -34,11 +39,9 @@ async def test_pacer_never_exceeds_any_window():
     for _ in range(40):
         await pacer.acquire(7)
         stamps.append(t.now)
-    for limit in limits:
-        for i, start in enumerate(stamps):
-            inside = [s for s in stamps[i:] if s < start + limit.window]
-            assert len(inside) <= limit.count
+    assert_within(stamps, limits)
     assert stamps[4] == stamps[0]  # a burst up to the limit goes out at once
+    assert stamps[-1] - stamps[0] < 40  # and no slower than the limits ask
 
 
 async def test_installations_are_paced_separately():
@@ -47,16 +50,68 @@ async def test_installations_are_paced_separately():
     await pacer.acquire(1)
     await pacer.acquire(2)
     assert t.now == 1000.0
-    assert pacer.pending_delay(1) > 60
+    await pacer.acquire(1)
+    assert t.now > 1060.0
 
 
 async def test_push_back_delays_the_next_write():
     t = FakeTime()
     pacer = WritePacer((WriteLimit(100, 60.0),), clock=t.clock, sleep=t.sleep)
-    pacer.push_back(3, 30)
+    await pacer.push_back(3, 30)
     await pacer.acquire(3)
     assert t.now == pytest.approx(1030.0)
 
 
-def test_next_slot_is_now_when_room_is_left():
-    assert next_slot(collections.deque([1.0, 2.0]), (WriteLimit(3, 60.0),), 10.0, 0.0) == 10.0
+async def test_a_push_back_while_waiting_moves_the_write_after_it():
+    t = FakeTime()
+    pacer = WritePacer((WriteLimit(1, 10.0),), clock=t.clock, sleep=t.sleep)
+    await pacer.acquire(3)
+
+    async def sleep_then_pushed(seconds: float) -> None:
+        await t.sleep(seconds)
+        pacer.sleep = t.sleep
+        await pacer.push_back(3, 50)  # a 403 with retry-after arrived while this write slept
+
+    pacer.sleep = sleep_then_pushed
+    await pacer.acquire(3)
+    assert t.now >= 1010.0 + 50
+
+
+def test_reserve_hands_out_slots_in_order():
+    limits = (WriteLimit(2, 10.0),)
+    at, kept = reserve([], limits, 100.0, 0.0)
+    at2, kept = reserve(kept, limits, 100.0, 0.0)
+    at3, kept = reserve(kept, limits, 100.0, 0.0)
+    assert (at, at2) == (100.0, 100.0) and at3 == pytest.approx(110.02)
+    assert reserve(kept, limits, 200.0, 0.0)[1] == [200.0]  # old slots are forgotten
+
+
+async def test_three_processes_share_one_installations_budget(tmp_path):
+    """Three workers (three store connections, one database) together stay under the limit."""
+    t = FakeTime()
+    stores = [open_store(f"sqlite:///{tmp_path / 'shared.db'}", clock=t.clock) for _ in range(3)]
+    for store in stores:
+        await store.open()
+    limits = (WriteLimit(4, 1.0),)
+    pacers = [WritePacer(limits, store, sleep=t.sleep) for store in stores]
+    try:
+        stamps = []
+        for i in range(30):
+            await pacers[i % 3].acquire(77)
+            stamps.append(t.now)
+        assert_within(stamps, limits)
+        await pacers[0].revoke_tokens(77)
+        assert await pacers[2].tokens_revoked_at(77) == t.now  # another process sees the refusal
+        await pacers[1].hold_requests(77, t.now + 30)
+        t.now += 2  # each process trusts its copy of the holds for a second
+        assert await pacers[2].request_delay(77) == pytest.approx(28)
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_memory_ledger_holds_only_grow():
+    ledger = MemoryLedger(clock=lambda: 0.0)
+    await ledger.hold(1, "writes", 10)
+    await ledger.hold(1, "writes", 5)
+    assert await ledger.holds(1) == {"writes": 10}

@@ -1,130 +1,30 @@
-"""The durable store and job queue: deliveries, jobs with leases, the issue index, per-issue state.
+"""The embedded store: SQLite in WAL mode behind one connection per process.
 
-This is the only module with SQL. `open_store(url)` picks the backend from DATABASE_URL; SQLite
-(WAL) is the embedded default.
+Several processes may share the file (`web` plus `worker`s on one machine): every read-then-write
+runs under `BEGIN IMMEDIATE`, which takes SQLite's write lock first, so two processes never
+claim the same job or the same write slot.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
-import re
+import sqlite3
 import time
-from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Iterable, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, TypeVar
 
 import aiosqlite
 
 from bot.assessment import Candidate
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS deliveries (
-    id TEXT PRIMARY KEY, event TEXT NOT NULL, action TEXT, received_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS jobs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, key TEXT NOT NULL, payload TEXT NOT NULL,
-    installation_id INTEGER, status TEXT NOT NULL DEFAULT 'queued', attempts INTEGER NOT NULL DEFAULT 0,
-    run_after REAL NOT NULL, lease_until REAL, last_error TEXT, created_at REAL NOT NULL, finished_at REAL);
-CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (status, run_after);
-CREATE INDEX IF NOT EXISTS jobs_key ON jobs (key, status);
-CREATE TABLE IF NOT EXISTS issue_state (
-    repo TEXT NOT NULL, number INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (repo, number));
-CREATE TABLE IF NOT EXISTS issue_index (
-    repo TEXT NOT NULL, number INTEGER NOT NULL, title TEXT NOT NULL, body TEXT NOT NULL,
-    state TEXT NOT NULL, category TEXT, PRIMARY KEY (repo, number));
-CREATE VIRTUAL TABLE IF NOT EXISTS issue_fts USING fts5(repo UNINDEXED, number UNINDEXED, title, body);
-CREATE TABLE IF NOT EXISTS spec_seq (repo TEXT NOT NULL, day TEXT NOT NULL, seq INTEGER NOT NULL,
-    PRIMARY KEY (repo, day));
-CREATE TABLE IF NOT EXISTS specs (
-    repo TEXT NOT NULL, number INTEGER NOT NULL, stage TEXT NOT NULL, spec_id TEXT NOT NULL,
-    path TEXT NOT NULL, status TEXT NOT NULL, created_at REAL NOT NULL, PRIMARY KEY (repo, number, stage));
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, repo TEXT NOT NULL, installation_id INTEGER NOT NULL,
-    branch TEXT NOT NULL, path TEXT NOT NULL, content TEXT NOT NULL, committed INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE IF NOT EXISTS repo_meta (repo TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
-    PRIMARY KEY (repo, key));
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, repo TEXT NOT NULL, number INTEGER NOT NULL, stage TEXT NOT NULL,
-    installation_id INTEGER NOT NULL, status TEXT NOT NULL, waiting_sha TEXT, data TEXT NOT NULL,
-    version INTEGER NOT NULL DEFAULT 1, created_at REAL NOT NULL, updated_at REAL NOT NULL);
-CREATE UNIQUE INDEX IF NOT EXISTS runs_active ON runs (repo, number, stage)
-    WHERE status IN ('queued', 'running', 'waiting_ci');
-CREATE INDEX IF NOT EXISTS runs_waiting ON runs (repo, waiting_sha) WHERE status = 'waiting_ci';
-CREATE TABLE IF NOT EXISTS spend (installation_id INTEGER NOT NULL, day TEXT NOT NULL, usd REAL NOT NULL,
-    PRIMARY KEY (installation_id, day));
-"""
-
-
-@dataclass(frozen=True)
-class Job:
-    """A unit of work: an event to dispatch, or a follow-up chantbot scheduled for itself."""
-
-    id: int
-    kind: str
-    key: str
-    payload: dict[str, Any]
-    installation_id: int | None
-    attempts: int
-    created_at: float
-
-
-@dataclass(frozen=True)
-class SpecRecord:
-    stage: str
-    spec_id: str
-    path: str
-    status: str
-
-
-@dataclass(frozen=True)
-class OutboxFile:
-    id: int
-    path: str
-    content: str
-    branch: str
-
-
-@dataclass(frozen=True)
-class Run:
-    """A stage run: its state, the commit it waits for, and its checkpoint."""
-
-    id: int
-    repo: str
-    number: int
-    stage: str
-    installation_id: int
-    status: str  # queued | running | waiting_ci | done | failed | cancelled
-    waiting_sha: str | None
-    data: dict[str, Any]
-    version: int
-    created_at: float
-    updated_at: float
-
-
-_RUN_COLUMNS = "id, repo, number, stage, installation_id, status, waiting_sha, data, version, created_at, updated_at"
-
-
-def _run(row: Any) -> Run:
-    return Run(row[0], row[1], row[2], row[3], row[4], row[5], row[6], json.loads(row[7]), row[8], row[9], row[10])
-
-
-class StoreError(Exception):
-    """The database could not be used."""
-
-
-def _fts_query(text: str) -> str:
-    # 24 distinct words are all the query uses; the first few thousand characters hold them.
-    words = [w for w in re.findall(r"[A-Za-z][A-Za-z0-9_]{2,}", text[:4000].lower()) if w not in _STOP][:24]
-    return " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
-
-
-_STOP = frozenset("""the and for with that this from have has not are was were but can when what how why
-which into there their then than also just like use using used get got does did its it's you your they them
-would could should will shall may might been being any all some our out about after before over under more
-most such only own same very too where while here issue bug please thanks thank""".split())
-
+from bot.store import (HOLD_KINDS, RUN_COLUMNS, RUN_STATUSES, Job, OutboxFile, Run, SpecRecord, StoreError,
+                       fts_words, scrub_issue_text, storable)
+from bot.store import migrations
+from bot.writelimit import WriteLimit, reserve
 
 T = TypeVar("T")
+FINISHED_RUNS = "('done', 'failed', 'cancelled')"
 
 
 def _serialized(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
@@ -138,8 +38,15 @@ def _serialized(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[
     return wrapper
 
 
+def _run(row: Any) -> Run:
+    return Run(int(row[0]), row[1], int(row[2]), row[3], int(row[4]), row[5], row[6], json.loads(row[7]),
+               int(row[8]), float(row[9]), float(row[10]))
+
+
 class SqliteStore:
     """SQLite in WAL mode behind one connection; every method is one short transaction."""
+
+    backend = "sqlite"
 
     def __init__(self, path: str, *, clock: Callable[[], float] = time.time) -> None:
         self.path = path
@@ -156,16 +63,53 @@ class SqliteStore:
         return self._db
 
     async def open(self) -> None:
-        self._db = await aiosqlite.connect(self.path, isolation_level=None)
-        await self._db.execute("PRAGMA journal_mode=WAL")
-        await self._db.execute("PRAGMA synchronous=NORMAL")
-        await self._db.execute("PRAGMA busy_timeout=5000")
-        await self._db.executescript(SCHEMA)
+        try:
+            self._db = await aiosqlite.connect(self.path, isolation_level=None)
+            await self._db.execute("PRAGMA journal_mode=WAL")
+            await self._db.execute("PRAGMA synchronous=NORMAL")
+            await self._db.execute("PRAGMA busy_timeout=5000")
+            await self._migrate()
+        except sqlite3.Error as exc:
+            await self.close()
+            raise StoreError(str(exc)) from None
+
+    async def _migrate(self) -> None:
+        async with self._write() as db:
+            await db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                             "name TEXT NOT NULL, applied_at REAL NOT NULL)")
+            async with db.execute("SELECT version FROM schema_migrations") as cur:
+                applied = {row[0] for row in await cur.fetchall()}
+            for migration in migrations.load("sqlite"):
+                if migration.version in applied:
+                    continue
+                for statement in migrations.statements(migration.sql):
+                    await db.execute(statement)
+                await db.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                                 (migration.version, migration.name, time.time()))
+
+    async def schema_version(self) -> int:
+        async with self.db.execute("SELECT MAX(version) FROM schema_migrations") as cur:
+            row = await cur.fetchone()
+        return int(row[0] or 0)
 
     async def close(self) -> None:
+        if self._committer is not None and not self._committer.done():
+            await asyncio.wait([self._committer], timeout=5)
         if self._db is not None:
             await self._db.close()
             self._db = None
+
+    @contextlib.asynccontextmanager
+    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A transaction holding SQLite's write lock from its first statement (other processes wait)."""
+        db = self.db
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        await db.execute("COMMIT")
 
     @_serialized
     async def ping(self) -> bool:
@@ -174,6 +118,18 @@ class SqliteStore:
                 return (await cur.fetchone()) == (1,)
         except Exception:  # noqa: BLE001 - any failure means "not healthy"
             return False
+
+    @_serialized
+    async def probe(self) -> str | None:
+        try:
+            async with self._write() as db:
+                await db.execute("UPDATE health SET at = ? WHERE id = 1", (self.clock(),))
+            return None
+        except Exception as exc:  # noqa: BLE001 - any failure means "cannot write"
+            return f"cannot write: {str(exc)[:200]}"
+
+    def listen(self, wake: Callable[[], None]) -> None:
+        """SQLite cannot tell other processes; `serve` wakes its own workers, other processes poll."""
 
     # ------------------------------------------------------------------ deliveries and jobs
     async def accept_delivery(self, delivery_id: str, event: str, action: str | None, *, kind: str, key: str,
@@ -207,9 +163,7 @@ class SqliteStore:
 
     async def _store_batch(self, rows: list[tuple]) -> list[bool]:
         now = self.clock()
-        db = self.db
-        await db.execute("BEGIN IMMEDIATE")
-        try:
+        async with self._write() as db:
             values = ",".join("(?, ?, ?, ?)" for _ in rows)
             async with db.execute(f"INSERT OR IGNORE INTO deliveries (id, event, action, received_at) VALUES {values} "
                                   "RETURNING id", [v for r in rows for v in (r[0], r[1], r[2], now)]) as cur:
@@ -221,56 +175,56 @@ class SqliteStore:
             await db.executemany("INSERT INTO jobs (kind, key, payload, installation_id, run_after, created_at) "
                                  "VALUES (?, ?, ?, ?, ?, ?)",
                                  [(r[3], r[4], r[5], r[6], now, now) for r, new in zip(rows, fresh) if new])
-            await db.execute("COMMIT")
-            return fresh
-        except BaseException:
-            await db.execute("ROLLBACK")
-            raise
+        return fresh
 
     @_serialized
     async def enqueue(self, kind: str, key: str, payload: dict[str, Any], *, installation_id: int | None,
                       delay: float = 0.0, unique: bool = False) -> bool:
         """Queue a job; with `unique`, not when a job of that kind and key is already waiting."""
         now = self.clock()
-        if unique:
-            async with self.db.execute("SELECT 1 FROM jobs WHERE kind = ? AND key = ? AND status = 'queued'",
-                                       (kind, key)) as cur:
-                if await cur.fetchone():
-                    return False
-        await self.db.execute("INSERT INTO jobs (kind, key, payload, installation_id, run_after, created_at) "
-                              "VALUES (?, ?, ?, ?, ?, ?)",
-                              (kind, key, json.dumps(payload), installation_id, now + delay, now))
+        async with self._write() as db:
+            if unique:
+                async with db.execute("SELECT 1 FROM jobs WHERE kind = ? AND key = ? AND status = 'queued'",
+                                      (kind, key)) as cur:
+                    if await cur.fetchone():
+                        return False
+            await db.execute("INSERT INTO jobs (kind, key, payload, installation_id, run_after, created_at) "
+                             "VALUES (?, ?, ?, ?, ?, ?)",
+                             (kind, key, json.dumps(payload), installation_id, now + delay, now))
         return True
 
     @_serialized
     async def claim(self, limit: int, lease: float, *, exclude_keys: Iterable[str] = ()) -> list[Job]:
         """Lease up to `limit` ready jobs (queued and due, or running with an expired lease), oldest first,
-        at most one per key, and none whose key has a job under a live lease."""
+        at most one per key, and none whose key has a job under a live lease (in any process)."""
         now = self.clock()
         excluded = list(exclude_keys)
         placeholders = ",".join("?" * len(excluded)) or "''"
-        async with self.db.execute(
-                f"""SELECT id, key FROM jobs
-                    WHERE ((status = 'queued' AND run_after <= ?) OR (status = 'running' AND lease_until < ?))
-                      AND key NOT IN (SELECT key FROM jobs WHERE status = 'running' AND lease_until >= ?)
-                      AND key NOT IN ({placeholders})
-                    ORDER BY run_after, id LIMIT ?""",
-                (now, now, now, *excluded, limit * 4)) as cur:
-            rows = await cur.fetchall()
-        chosen: dict[str, int] = {}
-        for job_id, key in rows:
-            if key not in chosen and len(chosen) < limit:
-                chosen[key] = job_id
-        if not chosen:
-            return []
-        ids = list(chosen.values())
-        marks = ",".join("?" * len(ids))
-        async with self.db.execute(
-                f"""UPDATE jobs SET status = 'running', lease_until = ?, attempts = attempts + 1
-                    WHERE id IN ({marks})
-                    RETURNING id, kind, key, payload, installation_id, attempts, created_at""",
-                (now + lease, *ids)) as cur:
-            claimed = await cur.fetchall()
+        async with self._write() as db:
+            # A job whose lease ran out goes first: it is still 'running' and holds its key.
+            async with db.execute(
+                    f"""SELECT id, key FROM jobs
+                        WHERE ((status = 'queued' AND run_after <= ?) OR (status = 'running' AND lease_until < ?))
+                          AND key NOT IN (SELECT key FROM jobs WHERE status = 'running' AND lease_until >= ?)
+                          AND key NOT IN ({placeholders})
+                        ORDER BY status = 'queued', run_after, id LIMIT ?""",
+                    (now, now, now, *excluded, limit * 4)) as cur:
+                rows = await cur.fetchall()
+            chosen: dict[str, int] = {}
+            for job_id, key in rows:
+                if key not in chosen and len(chosen) < limit:
+                    chosen[key] = job_id
+            if not chosen:
+                return []
+            ids = list(chosen.values())
+            marks = ",".join("?" * len(ids))
+            async with db.execute(
+                    f"""UPDATE jobs SET status = 'running', lease_until = ?, attempts = attempts + 1
+                        WHERE id IN ({marks})
+                          AND (status = 'queued' OR (status = 'running' AND lease_until < ?))
+                        RETURNING id, kind, key, payload, installation_id, attempts, created_at""",
+                    (now + lease, *ids, now)) as cur:
+                claimed = await cur.fetchall()
         return [Job(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6]) for r in sorted(claimed)]
 
     @_serialized
@@ -296,7 +250,7 @@ class SqliteStore:
 
     @_serialized
     async def requeue_dead(self, key: str | None = None) -> int:
-        sql = "UPDATE jobs SET status = 'queued', attempts = 0, run_after = ? WHERE status = 'dead'"
+        sql = "UPDATE jobs SET status = 'queued', attempts = 0, run_after = ?, finished_at = NULL WHERE status = 'dead'"
         args: tuple = (self.clock(),)
         if key is not None:
             sql, args = sql + " AND key = ?", (*args, key)
@@ -316,6 +270,39 @@ class SqliteStore:
             row = await cur.fetchone()
         return row[0] if row else None
 
+    # ------------------------------------------------------------------ retention
+    @_serialized
+    async def prune(self, *, finished_before: float, dead_before: float) -> dict[str, int]:
+        day = time.strftime("%Y-%m-%d", time.gmtime(finished_before))
+        statements = {
+            "deliveries": ("DELETE FROM deliveries WHERE received_at < ?", (finished_before,)),
+            "jobs": ("DELETE FROM jobs WHERE status = 'done' AND finished_at < ?", (finished_before,)),
+            "dead_jobs": ("DELETE FROM jobs WHERE status = 'dead' AND finished_at < ?", (dead_before,)),
+            "outbox": ("DELETE FROM outbox WHERE committed = 1 AND committed_at < ?", (finished_before,)),
+            "runs": (f"DELETE FROM runs WHERE status IN {FINISHED_RUNS} AND updated_at < ?", (finished_before,)),
+            "spend": ("DELETE FROM spend WHERE day < ?", (day,)),
+        }
+        counts = {}
+        async with self._write() as db:
+            for name, (sql, args) in statements.items():
+                cur = await db.execute(sql, args)
+                counts[name] = cur.rowcount
+        return counts
+
+    @_serialized
+    async def forget_issue(self, repo: str, number: int) -> None:
+        key = f"{repo}#{number}"
+        async with self._write() as db:
+            for table in ("issue_index", "issue_state", "runs"):
+                await db.execute(f"DELETE FROM {table} WHERE repo = ? AND number = ?", (repo, number))
+            await db.execute("DELETE FROM issue_fts WHERE repo = ? AND number = ?", (repo, number))
+            await db.execute("DELETE FROM jobs WHERE key = ? AND status != 'running'", (key,))
+            async with db.execute("SELECT id, payload FROM jobs WHERE key = ?", (key,)) as cur:
+                running = await cur.fetchall()
+            for job_id, payload in running:
+                await db.execute("UPDATE jobs SET payload = ? WHERE id = ?",
+                                 (json.dumps(scrub_issue_text(json.loads(payload))), job_id))
+
     # ------------------------------------------------------------------ per-issue state
     @_serialized
     async def issue_state(self, repo: str, number: int) -> dict[str, Any]:
@@ -334,26 +321,21 @@ class SqliteStore:
     @_serialized
     async def index_issue(self, repo: str, number: int, title: str, body: str, state: str,
                           category: str | None) -> None:
-        db = self.db
-        await db.execute("BEGIN IMMEDIATE")
-        try:
+        title, body = storable(title), storable(body[:20000])
+        async with self._write() as db:
             await db.execute("INSERT INTO issue_index (repo, number, title, body, state, category) "
                              "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (repo, number) DO UPDATE SET "
                              "title = excluded.title, body = excluded.body, state = excluded.state, "
                              "category = COALESCE(excluded.category, issue_index.category)",
-                             (repo, number, title, body[:20000], state, category))
+                             (repo, number, title, body, state, category))
             await db.execute("DELETE FROM issue_fts WHERE repo = ? AND number = ?", (repo, number))
             await db.execute("INSERT INTO issue_fts (repo, number, title, body) VALUES (?, ?, ?, ?)",
-                             (repo, number, title, body[:20000]))
-            await db.execute("COMMIT")
-        except BaseException:
-            await db.execute("ROLLBACK")
-            raise
+                             (repo, number, title, body))
 
     @_serialized
     async def similar_issues(self, repo: str, text: str, *, exclude: int, limit: int = 5) -> list[Candidate]:
         """Full-text candidates for duplicates, best first (bm25, title weighted up)."""
-        query = _fts_query(text)
+        query = " OR ".join(f'"{w}"' for w in fts_words(text))
         if not query:
             return []
         async with self.db.execute(
@@ -433,46 +415,51 @@ class SqliteStore:
 
     @_serialized
     async def mark_committed(self, ids: Iterable[int]) -> None:
-        await self.db.executemany("UPDATE outbox SET committed = 1 WHERE id = ?", [(i,) for i in ids])
+        now = self.clock()
+        await self.db.executemany("UPDATE outbox SET committed = 1, committed_at = ? WHERE id = ?",
+                                  [(now, i) for i in ids])
 
-    # ------------------------------------------------------------------ stage runs
+    # ------------------------------------------------------------------ stage runs and spend
     @_serialized
     async def start_run(self, repo: str, number: int, stage: str, installation_id: int,
                         data: dict[str, Any]) -> Run | None:
         now = self.clock()
-        try:
-            async with self.db.execute(
-                    f"INSERT INTO runs (repo, number, stage, installation_id, status, data, created_at, updated_at) "
-                    f"VALUES (?, ?, ?, ?, 'queued', ?, ?, ?) RETURNING {_RUN_COLUMNS}",
-                    (repo, number, stage, installation_id, json.dumps(data), now, now)) as cur:
-                return _run(await cur.fetchone())
-        except aiosqlite.IntegrityError:
-            return None
+        async with self.db.execute(
+                f"INSERT OR IGNORE INTO runs (repo, number, stage, installation_id, status, data, created_at, "
+                f"updated_at) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?) RETURNING {RUN_COLUMNS}",
+                (repo, number, stage, installation_id, json.dumps(data), now, now)) as cur:
+            row = await cur.fetchone()
+        return _run(row) if row else None
 
     @_serialized
     async def get_run(self, run_id: int) -> Run | None:
-        async with self.db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)) as cur:
+        async with self.db.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)) as cur:
             row = await cur.fetchone()
         return _run(row) if row else None
 
     @_serialized
     async def save_run(self, run: Run, *, status: str, data: dict[str, Any], waiting_sha: str | None) -> Run | None:
-        async with self.db.execute(
-                f"UPDATE runs SET status = ?, data = ?, waiting_sha = ?, version = version + 1, updated_at = ? "
-                f"WHERE id = ? AND version = ? RETURNING {_RUN_COLUMNS}",
-                (status, json.dumps(data), waiting_sha, self.clock(), run.id, run.version)) as cur:
-            row = await cur.fetchone()
+        if status not in RUN_STATUSES:
+            raise ValueError(f"unknown run status {status!r}")
+        try:
+            async with self.db.execute(
+                    f"UPDATE runs SET status = ?, data = ?, waiting_sha = ?, version = version + 1, updated_at = ? "
+                    f"WHERE id = ? AND version = ? RETURNING {RUN_COLUMNS}",
+                    (status, json.dumps(data), waiting_sha, self.clock(), run.id, run.version)) as cur:
+                row = await cur.fetchone()
+        except sqlite3.IntegrityError:  # made active again while another run of the stage is active
+            return None
         return _run(row) if row else None
 
     @_serialized
     async def runs_for_issue(self, repo: str, number: int) -> list[Run]:
-        async with self.db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE repo = ? AND number = ? ORDER BY id",
+        async with self.db.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE repo = ? AND number = ? ORDER BY id",
                                    (repo, number)) as cur:
             return [_run(r) for r in await cur.fetchall()]
 
     @_serialized
     async def runs_waiting_for(self, repo: str, sha: str) -> list[Run]:
-        async with self.db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE repo = ? AND waiting_sha = ? "
+        async with self.db.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE repo = ? AND waiting_sha = ? "
                                    "AND status = 'waiting_ci' ORDER BY id", (repo, sha)) as cur:
             return [_run(r) for r in await cur.fetchall()]
 
@@ -491,12 +478,61 @@ class SqliteStore:
             row = await cur.fetchone()
         return float(row[0]) if row else 0.0
 
+    # ------------------------------------------------------------------ GitHub's limits
+    @_serialized
+    async def reserve_write(self, installation_id: int, limits: tuple[WriteLimit, ...], margin: float) -> float:
+        async with self._write() as db:
+            async with db.execute("SELECT stamps, writes_until FROM github_limits WHERE installation_id = ?",
+                                  (installation_id,)) as cur:
+                row = await cur.fetchone()
+            stamps, blocked = (json.loads(row[0]), row[1]) if row else ([], 0.0)
+            at, kept = reserve(stamps, limits, self.clock(), margin, blocked)
+            await db.execute("INSERT INTO github_limits (installation_id, stamps) VALUES (?, ?) "
+                             "ON CONFLICT (installation_id) DO UPDATE SET stamps = excluded.stamps",
+                             (installation_id, json.dumps(kept)))
+        return at
 
-Store = SqliteStore
+    @_serialized
+    async def hold(self, installation_id: int, kind: str, until: float) -> None:
+        if kind not in HOLD_KINDS:
+            raise ValueError(f"unknown hold {kind!r}")
+        column = f"{kind}_until"
+        await self.db.execute(f"INSERT INTO github_limits (installation_id, {column}) VALUES (?, ?) "
+                              f"ON CONFLICT (installation_id) DO UPDATE SET {column} = MAX({column}, excluded.{column})",
+                              (installation_id, until))
+
+    @_serialized
+    async def holds(self, installation_id: int) -> dict[str, float]:
+        async with self.db.execute("SELECT writes_until, requests_until, tokens_until FROM github_limits "
+                                   "WHERE installation_id = ?", (installation_id,)) as cur:
+            row = await cur.fetchone()
+        if not row:
+            return {}
+        return {kind: value for kind, value in zip(("writes", "requests", "tokens"), row) if value}
+
+    # ------------------------------------------------------------------ copying (python -m bot migrate)
+    @_serialized
+    async def read_rows(self, table: str, columns: tuple[str, ...], order: str, offset: int,
+                        limit: int) -> list[tuple]:
+        async with self.db.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY {order} LIMIT ? OFFSET ?",
+                                   (limit, offset)) as cur:
+            return [tuple(r) for r in await cur.fetchall()]
+
+    @_serialized
+    async def write_rows(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+        marks = ", ".join("?" * len(columns))
+        async with self._write() as db:
+            await db.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+            if table == "issue_index":
+                at = columns.index
+                await db.executemany("INSERT INTO issue_fts (repo, number, title, body) VALUES (?, ?, ?, ?)",
+                                     [(r[at("repo")], r[at("number")], r[at("title")], r[at("body")]) for r in rows])
+
+    @_serialized
+    async def row_count(self, table: str) -> int:
+        async with self.db.execute(f"SELECT COUNT(*) FROM {table}") as cur:
+            row = await cur.fetchone()
+        return int(row[0])
 
 
-def open_store(database_url: str, *, clock: Callable[[], float] = time.time) -> SqliteStore:
-    """The store for DATABASE_URL (not yet opened)."""
-    if database_url.startswith("sqlite:///"):
-        return SqliteStore(database_url[len("sqlite:///"):] or ":memory:", clock=clock)
-    raise StoreError(f"DATABASE_URL {database_url.split(':', 1)[0]}:… is not supported yet; use sqlite:///PATH")
+__all__ = ["SqliteStore"]
