@@ -15,7 +15,7 @@ import jsonschema
 from bot import jobs
 
 HANDLED = {
-    "issues": {"opened", "reopened", "edited", "labeled", "closed"},
+    "issues": {"opened", "reopened", "edited", "labeled", "closed", "deleted"},
     "issue_comment": {"created", "edited"},
     "installation": {"created"},
     "installation_repositories": {"added"},

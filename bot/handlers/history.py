@@ -54,3 +54,10 @@ def _repositories(data: dict[str, Any]) -> list[str]:
 async def on_installed(event: sansio.Event, gh: GitHubAPI, *args: Any, ctx: Context, **kwargs: Any) -> None:
     for repo in _repositories(event.data):
         await schedule_index(ctx, repo, int(event.data["installation"]["id"]))
+
+
+@router.register("issues", action="deleted")
+async def on_deleted(event: sansio.Event, gh: GitHubAPI, *args: Any, ctx: Context, **kwargs: Any) -> None:
+    """An issue deleted on GitHub: keep none of its text (index, state, runs, stored deliveries)."""
+    repo = event.data["repository"]["full_name"]
+    await ctx.store.forget_issue(repo, int(event.data["issue"]["number"]))

@@ -487,7 +487,7 @@ class PostgresStore:
     async def write_rows(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
         async with self.pool.acquire() as conn:
             await conn.copy_records_to_table(table, records=rows, columns=list(columns))
-            if "id" in columns:
+            if table in ("jobs", "outbox", "runs"):  # new rows' ids follow the copied ones
                 await conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                                    f"GREATEST((SELECT MAX(id) FROM {table}), 1))")
 
