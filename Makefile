@@ -27,6 +27,7 @@ browser:
 
 bench: $(STAMP)
 	$(PY) bench/intake.py
+	$(PY) bench/drain.py
 
 eval: $(STAMP)
 	$(PY) bench/eval_split.py

@@ -1,13 +1,17 @@
-"""Intake benchmark: signed deliveries/s that `python -m bot web` stores durably, against a bare aiohttp
-app answering the same requests on the same machine in the same run; p50/p99 latency for both.
+"""Intake benchmark: signed deliveries/s that 1 and 2 `python -m bot web` processes store durably, on SQLite
+and on PostgreSQL, against 1 and 2 bare aiohttp processes answering the same requests on the same machine in the
+same run; p50/p99 latency for each. Deliveries alternate between the processes, as behind a load balancer.
 
-    python bench/intake.py [--deliveries 2000] [--senders 32]
+    python bench/intake.py [--deliveries 2000] [--senders 32] [--postgres postgresql://postgres@127.0.0.1/postgres]
+
+PostgreSQL runs use a fresh database each, created on the --postgres server and dropped after.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -19,6 +23,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import AsyncIterator
 
 import aiohttp
 from aiohttp import web
@@ -80,18 +85,19 @@ async def wait_ready(url: str, timeout: float = 30) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-async def blast(url: str, bodies: list[bytes], senders: int) -> tuple[float, list[float], int]:
-    """Send every body with `senders` concurrent senders; (deliveries/s, latencies ms, non-2xx count)."""
-    queue = list(bodies)
+async def blast(urls: list[str], bodies: list[bytes], senders: int) -> tuple[float, list[float], int]:
+    """Send every body with `senders` concurrent senders, body i to urls[i % len(urls)];
+    (deliveries/s, latencies ms, non-2xx count)."""
+    queue = list(enumerate(bodies))
     latencies: list[float] = []
     failures = 0
 
     async def sender(session: aiohttp.ClientSession) -> None:
         nonlocal failures
         while queue:
-            body = queue.pop()
+            i, body = queue.pop()
             t0 = time.perf_counter()
-            async with session.post(url, data=body, headers=headers(body)) as resp:
+            async with session.post(urls[i % len(urls)], data=body, headers=headers(body)) as resp:
                 await resp.read()
                 failures += not 200 <= resp.status < 300
             latencies.append((time.perf_counter() - t0) * 1000)
@@ -108,45 +114,88 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-async def measure(name: str, argv: list[str], env: dict[str, str], port: int, bodies: list[bytes],
+async def measure(argv: list[str], env: dict[str, str], processes: int, bodies: list[bytes],
                   senders: int) -> tuple[float, list[float], int]:
-    proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """Start `processes` copies of argv (each on its own PORT), warm up, then measure."""
+    ports = [free_port() for _ in range(processes)]
+    procs = []
+    for port in ports:
+        command = [a.replace("{port}", str(port)) for a in argv]
+        procs.append(subprocess.Popen(command, env={**env, "PORT": str(port)}, cwd=ROOT,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     try:
-        await wait_ready(f"http://127.0.0.1:{port}/healthz")
-        await blast(f"http://127.0.0.1:{port}/webhook", bodies[:200], senders)  # warm-up
-        return await blast(f"http://127.0.0.1:{port}/webhook", bodies[200:], senders)
+        for port in ports:
+            await wait_ready(f"http://127.0.0.1:{port}/healthz")
+        urls = [f"http://127.0.0.1:{port}/webhook" for port in ports]
+        await blast(urls, bodies[:200], senders)  # warm-up
+        return await blast(urls, bodies[200:], senders)
     finally:
-        proc.terminate()
-        proc.wait(30)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(30)
 
 
-async def main(deliveries: int, senders: int) -> None:
+@contextlib.asynccontextmanager
+async def postgres_database(server: str) -> AsyncIterator[str | None]:
+    """A fresh database on `server` (dropped after), or None when no server answers."""
+    import asyncpg
+
+    name = f"chantbot_bench_{uuid.uuid4().hex[:10]}"
+    try:
+        conn = await asyncpg.connect(server, timeout=5)
+    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+        print(f"  (PostgreSQL at {server} does not answer: {exc}; its rows are left out)")
+        yield None
+        return
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        yield f"{server.rsplit('/', 1)[0]}/{name}"
+    finally:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
+
+
+async def main(deliveries: int, senders: int, postgres: str) -> None:
     bodies = [payload(n) for n in range(1, deliveries + 201)]
-    with tempfile.TemporaryDirectory(prefix="chantbot-bench-") as tmp:
-        bare_port, bot_port = free_port(), free_port()
-        bare = await measure("bare", [sys.executable, __file__, "--serve-bare", str(bare_port)], dict(os.environ),
-                             bare_port, bodies, senders)
-        key = subprocess.run(["openssl", "genrsa", "2048"], capture_output=True, text=True).stdout
-        env = {**os.environ, "PORT": str(bot_port), "HOST": "127.0.0.1", "GITHUB_APP_ID": "1",
-               "GITHUB_PRIVATE_KEY": key, "GITHUB_WEBHOOK_SECRET": SECRET, "GITHUB_API_URL": "http://127.0.0.1:9",
-               "DATABASE_URL": f"sqlite:///{tmp}/bench.db"}
-        bot = await measure("chantbot", [sys.executable, "-m", "bot", "web"], env, bot_port, bodies, senders)
     print(f"intake benchmark: {deliveries} signed issues.opened deliveries (~{len(bodies[0]) // 1024} KB), "
           f"{senders} concurrent senders, {os.cpu_count()} cores")
-    for name, (rate, lat, bad) in (("bare aiohttp (answers 202, stores nothing)", bare),
-                                   ("chantbot web (verifies, stores in SQLite WAL)", bot)):
-        print(f"  {name}: {rate:8.1f} deliveries/s, p50 {percentile(lat, .5):6.1f} ms, "
+    key = subprocess.run(["openssl", "genrsa", "2048"], capture_output=True, text=True).stdout
+    bot_env = {**os.environ, "HOST": "127.0.0.1", "GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY": key,
+               "GITHUB_WEBHOOK_SECRET": SECRET, "GITHUB_API_URL": "http://127.0.0.1:9"}
+    bare_argv = [sys.executable, __file__, "--serve-bare", "{port}"]
+    web_argv = [sys.executable, "-m", "bot", "web"]
+    results: list[tuple[str, tuple[float, list[float], int]]] = []
+    for processes in (1, 2):
+        results.append((f"bare aiohttp x{processes} (answers 202, stores nothing)",
+                        await measure(bare_argv, dict(os.environ), processes, bodies, senders)))
+        with tempfile.TemporaryDirectory(prefix="chantbot-bench-") as tmp:
+            env = {**bot_env, "DATABASE_URL": f"sqlite:///{tmp}/bench.db"}
+            results.append((f"chantbot web x{processes} on SQLite (one file, WAL)",
+                            await measure(web_argv, env, processes, bodies, senders)))
+        async with postgres_database(postgres) as url:
+            if url:
+                env = {**bot_env, "DATABASE_URL": url}
+                results.append((f"chantbot web x{processes} on PostgreSQL",
+                                await measure(web_argv, env, processes, bodies, senders)))
+    base = results[0][1][0]
+    for name, (rate, lat, bad) in results:
+        if name.startswith("bare"):  # each chantbot row is set against bare aiohttp with as many processes
+            base = rate
+        print(f"  {name:<52} {rate:8.1f} deliveries/s ({rate / base:4.2f} of bare), p50 {percentile(lat, .5):6.1f} ms, "
               f"p99 {percentile(lat, .99):6.1f} ms, non-2xx {bad}")
-    print(f"  ratio chantbot/bare: {bot[0] / bare[0]:.2f}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deliveries", type=int, default=2000)
     parser.add_argument("--senders", type=int, default=32)
+    parser.add_argument("--postgres", default=os.environ.get("CHANTBOT_BENCH_POSTGRES_URL",
+                                                             "postgresql://postgres@127.0.0.1:5432/postgres"),
+                        help="a PostgreSQL server on which the bench may create a database (dropped after)")
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bare:
         serve_bare(args.serve_bare)
     else:
-        asyncio.run(main(args.deliveries, args.senders))
+        asyncio.run(main(args.deliveries, args.senders, args.postgres))
