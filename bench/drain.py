@@ -81,7 +81,15 @@ def stop(procs: list[subprocess.Popen]) -> float:
     return cpu
 
 
-async def drain(workers: int, per_installation: int, database_url: str, concurrency: int) -> dict:
+def bot_command(role: str, profile: str | None, n: int) -> list[str]:
+    """`python -m bot ROLE`, under cProfile (written at exit to PROFILE/ROLEn.prof) when asked."""
+    if profile:
+        return [sys.executable, "-m", "cProfile", "-o", str(Path(profile) / f"{role}{n}.prof"), "-m", "bot", role]
+    return [sys.executable, "-m", "bot", role]
+
+
+async def drain(workers: int, per_installation: int, database_url: str, concurrency: int,
+                profile: str | None = None) -> dict:
     private, public = app_key_pair()
     sim = GitHubSimulator(app_id=1, public_key_pem=public, app_slug="chantbot")
     sim.write_limits = [(int(WRITE_RATE), 1.0)]
@@ -105,11 +113,11 @@ async def drain(workers: int, per_installation: int, database_url: str, concurre
            "DATABASE_URL": database_url, "BOT_CONCURRENCY": str(concurrency), "LOG_FORMAT": "json"}
     web_port, worker_ports = free_port(), [free_port() for _ in range(workers)]
     logs = tempfile.TemporaryFile()
-    procs = [subprocess.Popen([sys.executable, "-m", "bot", "web"], env={**env, "PORT": str(web_port)}, cwd=ROOT,
+    procs = [subprocess.Popen(bot_command("web", profile, 1), env={**env, "PORT": str(web_port)}, cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=logs)]
     await wait_ready(f"http://127.0.0.1:{web_port}/healthz")  # the web process migrates; then the workers start
-    procs += [subprocess.Popen([sys.executable, "-m", "bot", "worker"], env={**env, "PORT": str(port)}, cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=logs) for port in worker_ports]
+    procs += [subprocess.Popen(bot_command("worker", profile, n), env={**env, "PORT": str(port)}, cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=logs) for n, port in enumerate(worker_ports, 1)]
     for port in worker_ports:
         await wait_ready(f"http://127.0.0.1:{port}/healthz")
     ours = resource.getrusage(resource.RUSAGE_SELF)
@@ -151,7 +159,7 @@ async def drain(workers: int, per_installation: int, database_url: str, concurre
 
 
 async def main(per_installation: int, worker_counts: list[int], database: str, postgres: str,
-               concurrency: int) -> None:
+               concurrency: int, profile: str | None) -> None:
     total = per_installation * len(INSTALLATIONS)
     print(f"drain benchmark: {total} issues.opened across {len(INSTALLATIONS)} installations, 1 web + N workers "
           f"(BOT_CONCURRENCY={concurrency}) on {database}, writes limited to {WRITE_RATE:g}/s per installation, "
@@ -161,10 +169,11 @@ async def main(per_installation: int, worker_counts: list[int], database: str, p
             async with postgres_database(postgres) as url:
                 if url is None:
                     return
-                result = await drain(workers, per_installation, url, concurrency)
+                result = await drain(workers, per_installation, url, concurrency, profile)
         else:
             with tempfile.TemporaryDirectory(prefix="chantbot-drain-") as tmp:
-                result = await drain(workers, per_installation, f"sqlite:///{tmp}/bot.db", concurrency)
+                result = await drain(workers, per_installation, f"sqlite:///{tmp}/bot.db", concurrency,
+                                     profile)
         left = f", {result['left']} NOT TRIAGED" if result["left"] else ""
         print(f"  {workers} worker(s): drain {result['drain']:6.1f} s against a write floor of {result['floor']:5.1f} s "
               f"({result['drain'] / result['floor']:.2f}x){left}; violations {result['violations'] or 0}; "
@@ -181,6 +190,7 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=8, help="BOT_CONCURRENCY of each worker")
     parser.add_argument("--postgres", default=os.environ.get("CHANTBOT_BENCH_POSTGRES_URL",
                                                              "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument("--profile", metavar="DIR", help="run the bot processes under cProfile, writing DIR/*.prof")
     args = parser.parse_args()
     asyncio.run(main(args.issues_per_installation, [int(w) for w in args.workers.split(",")], args.database,
-                     args.postgres, args.concurrency))
+                     args.postgres, args.concurrency, args.profile))
