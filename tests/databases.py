@@ -70,7 +70,7 @@ class _Factory:
     """Creates fresh databases ahead, in a thread of its own (CREATE DATABASE takes about half a second),
     and drops used ones there too."""
 
-    AHEAD = 3
+    AHEAD = 6
 
     def __init__(self, admin: str) -> None:
         self.admin = admin
