@@ -81,6 +81,8 @@ class Store(Protocol):
         """Connect and apply pending schema migrations (one process at a time)."""
 
     async def close(self) -> None: ...
+    async def schema_version(self) -> int:
+        """The newest migration applied."""
 
     async def ping(self) -> bool:
         """The database answers a read."""
@@ -182,6 +184,12 @@ class Store(Protocol):
 
     async def holds(self, installation_id: int) -> dict[str, float]:
         """The installation's holds by kind (absent: none)."""
+
+    # copying between databases (python -m bot migrate --from --to)
+    async def read_rows(self, table: str, columns: tuple[str, ...], order: str, offset: int,
+                        limit: int) -> list[tuple]: ...
+    async def write_rows(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None: ...
+    async def row_count(self, table: str) -> int: ...
 
 
 def fts_words(text: str, limit: int = 24) -> list[str]:

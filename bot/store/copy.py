@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from bot.store import RUN_COLUMNS, Store, StoreError
 
+
 TABLES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("deliveries", ("id", "event", "action", "received_at"), "id"),
     ("jobs", ("id", "kind", "key", "payload", "installation_id", "status", "attempts", "run_after", "lease_until",
@@ -37,20 +38,20 @@ def _row(table: str, columns: tuple[str, ...], row: tuple) -> tuple:
     return tuple(values)
 
 
-async def copy_state(source: Store, target: Store, *, report: Callable[[str], None] = lambda line: None
-                     ) -> dict[str, int]:
+async def copy_state(source: Store, target: Store, *,
+                     report: Callable[[str], None] = lambda line: None) -> dict[str, int]:
     """Copy every durable table from `source` into an empty `target` (both open); rows copied per table."""
     for table in ("deliveries", "jobs", "issue_index", "runs"):
-        if await target.row_count(table):  # type: ignore[attr-defined]
+        if await target.row_count(table):
             raise StoreError(f"the target database already holds chantbot data ({table}); copy into an empty one")
     counts = {}
     for table, columns, order in TABLES:
         copied = 0
         while True:
-            rows = await source.read_rows(table, columns, order, copied, BATCH)  # type: ignore[attr-defined]
+            rows = await source.read_rows(table, columns, order, copied, BATCH)
             if not rows:
                 break
-            await target.write_rows(table, columns, [_row(table, columns, r) for r in rows])  # type: ignore
+            await target.write_rows(table, columns, [_row(table, columns, r) for r in rows])
             copied += len(rows)
         counts[table] = copied
         report(f"{table}: {copied} rows")
