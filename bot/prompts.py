@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ class Prompt:
     body: str
 
 
+@functools.lru_cache(maxsize=None)
 def packaged(name: str) -> Prompt:
     """The prompt chantbot ships as `prompts/<name>.md`. Raises ValueError for an unknown name."""
     path = prompts_dir() / f"{_checked(name)}.md"

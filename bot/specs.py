@@ -112,6 +112,9 @@ _NEXT_STAGE = {
 }
 
 
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's emitter: the same YAML, four times faster
+
+
 class _Yaml12Loader(BudgetLoader):
     """Reads front matter as chant's serde_yaml does: timestamps stay strings, only true/false are booleans."""
 
@@ -336,7 +339,7 @@ def _stage(stage: str) -> _Stage:
 
 def _document(meta: dict[str, Any], body: list[str]) -> str:
     ordered = {key: meta[key] for key in _FIELD_ORDER if meta.get(key) is not None}
-    front = yaml.safe_dump(ordered, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    front = yaml.dump(ordered, Dumper=_DUMPER, sort_keys=False, default_flow_style=False, allow_unicode=True)
     return f"---\n{front}---\n\n" + "\n\n".join(part for part in body if part) + "\n"
 
 
@@ -404,7 +407,7 @@ def set_approval(text: str, *, status: str, by: str, at: str, reason: str | None
         body = body.rstrip("\n") + "\n\n## Approval Discussion\n"
     body = body.rstrip("\n") + "\n\n" + entry + "\n"
     ordered = {key: meta[key] for key in _FIELD_ORDER if meta.get(key) is not None}
-    front = yaml.safe_dump(ordered, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    front = yaml.dump(ordered, Dumper=_DUMPER, sort_keys=False, default_flow_style=False, allow_unicode=True)
     return f"---\n{front}---\n{body}"
 
 
@@ -413,7 +416,7 @@ def add_labels(text: str, extra: Sequence[str]) -> str:
     meta, body = parse_front_matter(text)
     meta["labels"] = list(dict.fromkeys([*(meta.get("labels") or []), *extra]))
     ordered = {key: meta[key] for key in _FIELD_ORDER if meta.get(key) is not None}
-    front = yaml.safe_dump(ordered, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    front = yaml.dump(ordered, Dumper=_DUMPER, sort_keys=False, default_flow_style=False, allow_unicode=True)
     return f"---\n{front}---\n{body}"
 
 

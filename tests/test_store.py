@@ -260,7 +260,7 @@ async def test_a_deleted_issue_leaves_no_text_behind(store):
 async def test_the_probe_fails_when_the_store_cannot_write(store):
     assert await store.probe() is None and await store.ping()
     if isinstance(store, SqliteStore):
-        await store.db.execute("PRAGMA query_only = ON")
+        await store.call(lambda db: db.execute("PRAGMA query_only = ON"))
     else:
         await store.pool.execute("ALTER DATABASE " + store.test_url.rsplit("/", 1)[1]
                                  + " SET default_transaction_read_only = on")
