@@ -1,8 +1,11 @@
 """GitHub's limits per installation, held together by every chantbot process.
 
-Content-creating requests are paced under `GITHUB_WRITE_LIMITS` (GitHub's secondary limits) by
-reserving slots in a ledger all processes share (the store); `retry-after` and
-`x-ratelimit-reset` back-offs and refused tokens are recorded there too, as holds.
+Content-creating requests are paced under `GITHUB_WRITE_LIMITS` (GitHub's secondary limits) in a
+ledger all processes share (the store), in two steps: a write first reserves a slot (so waiting
+writers queue up in order instead of all retrying at once), then, when its slot comes, it is
+admitted against the times writes were really sent (a busy process may send later than its
+slot, and the next window must count from then). `retry-after` and `x-ratelimit-reset`
+back-offs and refused tokens are kept in the ledger too, as holds.
 """
 
 from __future__ import annotations
@@ -56,12 +59,30 @@ def reserve(stamps: Sequence[float], limits: tuple[WriteLimit, ...], now: float,
     return at, kept
 
 
+def admit(sent: Sequence[float], limits: tuple[WriteLimit, ...], now: float, margin: float,
+          not_before: float = 0.0) -> tuple[float, list[float]]:
+    """(0, sent times to keep with `now`) when a write may go now, else (seconds to wait, unchanged) (pure)."""
+    longest = max((lim.window for lim in limits), default=0.0) * (1 + margin) + 0.02
+    kept = [s for s in sent if s > now - longest]
+    wait = max(0.0, not_before - now)
+    for limit in limits:
+        window = limit.window * (1 + margin) + 0.02
+        recent = [s for s in kept if s > now - window]
+        if len(recent) >= limit.count:
+            wait = max(wait, recent[len(recent) - limit.count] + window - now)
+    if wait > 0:
+        return wait, list(sent)
+    kept.append(now)
+    return 0.0, kept
+
+
 class Ledger(Protocol):
     """Where write slots and holds are kept: the store (shared by processes) or memory (one process)."""
 
     clock: Callable[[], float]
 
     async def reserve_write(self, installation_id: int, limits: tuple[WriteLimit, ...], margin: float) -> float: ...
+    async def admit_write(self, installation_id: int, limits: tuple[WriteLimit, ...], margin: float) -> float: ...
     async def hold(self, installation_id: int, kind: str, until: float) -> None: ...
     async def holds(self, installation_id: int) -> dict[str, float]: ...
 
@@ -72,12 +93,18 @@ class MemoryLedger:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
         self._stamps: dict[int, list[float]] = collections.defaultdict(list)
+        self._sent: dict[int, list[float]] = collections.defaultdict(list)
         self._holds: dict[int, dict[str, float]] = collections.defaultdict(dict)
 
     async def reserve_write(self, installation_id: int, limits: tuple[WriteLimit, ...], margin: float) -> float:
         at, self._stamps[installation_id] = reserve(self._stamps[installation_id], limits, self.clock(), margin,
                                                     self._holds[installation_id].get("writes", 0.0))
         return at
+
+    async def admit_write(self, installation_id: int, limits: tuple[WriteLimit, ...], margin: float) -> float:
+        wait, self._sent[installation_id] = admit(self._sent[installation_id], limits, self.clock(), margin,
+                                                  self._holds[installation_id].get("writes", 0.0))
+        return wait
 
     async def hold(self, installation_id: int, kind: str, until: float) -> None:
         held = self._holds[installation_id]
@@ -98,28 +125,24 @@ class WritePacer:
         self._clock = clock
         self.sleep, self.margin = sleep, margin
         self._cached: dict[int, tuple[float, dict[str, float]]] = {}
-        self._pushed: dict[int, float] = {}  # this process's own write holds, seen at once
 
     def clock(self) -> float:
         """The ledger's clock (slots are times on it), unless this pacer was given its own."""
         return (self._clock or self.ledger.clock)()
 
     async def acquire(self, installation: int) -> None:
-        """Wait for the installation's next write slot (shared by every process)."""
+        """Wait for the installation's next write slot (shared by every process), then until it is admitted."""
+        wait = await self.ledger.reserve_write(installation, self.limits, self.margin) - self.clock()
         while True:
-            at = await self.ledger.reserve_write(installation, self.limits, self.margin)
-            wait = at - self.clock()
             if wait > 0:
                 await self.sleep(wait)
-            if self._pushed.get(installation, 0.0) <= self.clock():
+            wait = await self.ledger.admit_write(installation, self.limits, self.margin)
+            if wait <= 0:
                 return
-            # GitHub asked for a pause while this write waited: take a slot after it instead
 
     async def push_back(self, installation: int, seconds: float) -> None:
         """GitHub asked us to wait (retry-after): no process writes for this installation before then."""
-        until = self.clock() + seconds
-        self._pushed[installation] = max(until, self._pushed.get(installation, 0.0))
-        await self.ledger.hold(installation, "writes", until)
+        await self.ledger.hold(installation, "writes", self.clock() + seconds)
         self._cached.pop(installation, None)
 
     async def hold_requests(self, installation: int, until: float) -> None:

@@ -356,6 +356,22 @@ async def test_write_slots_are_shared_by_every_connection(store):
         await other.close()
 
 
+async def test_writes_are_admitted_by_when_they_were_sent(store):
+    other = await opened(store.test_url, store.test_clock)
+    limits = (WriteLimit(3, 1.0),)
+    try:
+        sent = []
+        for i in range(12):
+            while (wait := await (store if i % 2 else other).admit_write(9, limits, 0.0)) > 0:
+                store.test_clock.now += wait
+            sent.append(store.test_clock.now)
+        for i, start in enumerate(sent):
+            assert len([s for s in sent[i:] if s < start + 1.0]) <= 3
+        assert sent[2] == sent[0]
+    finally:
+        await other.close()
+
+
 async def test_holds_only_grow(store):
     assert await store.holds(3) == {}
     await store.hold(3, "writes", 100.0)

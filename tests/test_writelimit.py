@@ -3,7 +3,7 @@
 import pytest
 
 from bot.store import open_store
-from bot.writelimit import MemoryLedger, WriteLimit, WritePacer, parse_write_limits, reserve
+from bot.writelimit import MemoryLedger, WriteLimit, WritePacer, admit, parse_write_limits, reserve
 
 
 def test_parse():
@@ -77,6 +77,19 @@ async def test_a_push_back_while_waiting_moves_the_write_after_it():
     assert t.now >= 1010.0 + 50
 
 
+async def test_a_write_sent_late_moves_the_next_window():
+    """A busy process may send a write after its slot; the next one counts from when it really went out."""
+    t = FakeTime()
+    ledger = MemoryLedger(clock=t.clock)
+    limits = (WriteLimit(1, 1.0),)
+    pacer = WritePacer(limits, ledger, sleep=t.sleep, margin=0.0)
+    assert await ledger.reserve_write(5, limits, 0.0) == 1000.0  # its slot is now...
+    t.now += 0.5
+    assert await ledger.admit_write(5, limits, 0.0) == 0  # ...but it goes out half a second later
+    await pacer.acquire(5)
+    assert t.now >= 1000.5 + 1.0
+
+
 def test_reserve_hands_out_slots_in_order():
     limits = (WriteLimit(2, 10.0),)
     at, kept = reserve([], limits, 100.0, 0.0)
@@ -84,6 +97,13 @@ def test_reserve_hands_out_slots_in_order():
     at3, kept = reserve(kept, limits, 100.0, 0.0)
     assert (at, at2) == (100.0, 100.0) and at3 == pytest.approx(110.02)
     assert reserve(kept, limits, 200.0, 0.0)[1] == [200.0]  # old slots are forgotten
+
+
+def test_admit_counts_what_was_sent():
+    limits = (WriteLimit(2, 10.0),)
+    assert admit([100.0, 105.0], limits, 108.0, 0.0) == (pytest.approx(2.02), [100.0, 105.0])
+    assert admit([100.0, 105.0], limits, 111.0, 0.0) == (0.0, [105.0, 111.0])
+    assert admit([], limits, 50.0, 0.0, not_before=60.0) == (10.0, [])
 
 
 async def test_three_processes_share_one_installations_budget(tmp_path):

@@ -178,6 +178,9 @@ class Store(Protocol):
     async def reserve_write(self, installation_id: int, limits: tuple[WriteLimit, ...], margin: float) -> float:
         """Reserve the installation's next write slot under every limit and hold; its time (store clock)."""
 
+    async def admit_write(self, installation_id: int, limits: tuple[WriteLimit, ...], margin: float) -> float:
+        """0 when a write may be sent now (and count it as sent now), else the seconds to wait."""
+
     async def hold(self, installation_id: int, kind: str, until: float) -> None:
         """Record (never shorten) a hold: `writes` or `requests` not before `until`; `tokens` minted before
         `until` are refused."""

@@ -20,7 +20,7 @@ from bot.assessment import Candidate
 from bot.store import (HOLD_KINDS, RUN_COLUMNS, RUN_STATUSES, Job, OutboxFile, Run, SpecRecord, StoreError,
                        fts_words, scrub_issue_text, storable)
 from bot.store import migrations
-from bot.writelimit import WriteLimit, reserve
+from bot.writelimit import WriteLimit, admit, reserve
 
 log = logging.getLogger(__name__)
 
@@ -460,6 +460,18 @@ class PostgresStore:
             at, kept = reserve(list(row["stamps"]), limits, self.clock(), margin, float(row["writes_until"]))
             await conn.execute("UPDATE github_limits SET stamps = $2 WHERE installation_id = $1", installation_id, kept)
         return at
+
+    async def admit_write(self, installation_id: int, limits: tuple[WriteLimit, ...], margin: float) -> float:
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "INSERT INTO github_limits (installation_id) VALUES ($1) ON CONFLICT (installation_id) "
+                "DO UPDATE SET installation_id = excluded.installation_id RETURNING sent, writes_until",
+                installation_id)
+            wait, kept = admit(list(row["sent"]), limits, self.clock(), margin, float(row["writes_until"]))
+            if wait <= 0:
+                await conn.execute("UPDATE github_limits SET sent = $2 WHERE installation_id = $1", installation_id,
+                                   kept)
+        return wait
 
     async def hold(self, installation_id: int, kind: str, until: float) -> None:
         if kind not in HOLD_KINDS:

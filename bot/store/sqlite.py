@@ -22,7 +22,7 @@ from bot.assessment import Candidate
 from bot.store import (HOLD_KINDS, RUN_COLUMNS, RUN_STATUSES, Job, OutboxFile, Run, SpecRecord, StoreError,
                        fts_words, scrub_issue_text, storable)
 from bot.store import migrations
-from bot.writelimit import WriteLimit, reserve
+from bot.writelimit import WriteLimit, admit, reserve
 
 T = TypeVar("T")
 FINISHED_RUNS = "('done', 'failed', 'cancelled')"
@@ -465,6 +465,21 @@ class SqliteStore:
             return at
 
         return await self.call(take_slot)
+
+    async def admit_write(self, installation_id: int, limits: tuple[WriteLimit, ...], margin: float) -> float:
+        def check(db: sqlite3.Connection) -> float:
+            with _write(db):
+                row = db.execute("SELECT sent, writes_until FROM github_limits WHERE installation_id = ?",
+                                 (installation_id,)).fetchone()
+                sent, blocked = (json.loads(row[0]), row[1]) if row else ([], 0.0)
+                wait, kept = admit(sent, limits, self.clock(), margin, blocked)
+                if wait <= 0:
+                    db.execute("INSERT INTO github_limits (installation_id, sent) VALUES (?, ?) "
+                               "ON CONFLICT (installation_id) DO UPDATE SET sent = excluded.sent",
+                               (installation_id, json.dumps(kept)))
+            return wait
+
+        return await self.call(check)
 
     async def hold(self, installation_id: int, kind: str, until: float) -> None:
         if kind not in HOLD_KINDS:
