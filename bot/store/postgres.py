@@ -51,8 +51,8 @@ SELECT id, key FROM jobs j
 WHERE status IN ('queued', 'running')
   AND ((status = 'queued' AND run_after <= $1) OR (status = 'running' AND lease_until < $1))
   AND NOT (key = ANY($2::text[]))
-  AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.key = j.key AND r.status = 'running' AND r.lease_until >= $1)
-ORDER BY status = 'queued', run_after, id
+  AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.key = j.key AND r.status = 'running' AND r.id <> j.id)
+ORDER BY run_after, id
 LIMIT $3
 FOR UPDATE SKIP LOCKED
 """

@@ -203,14 +203,15 @@ class SqliteStore:
 
         def take(db: sqlite3.Connection) -> list[tuple]:
             with _write(db):
-                # A job whose lease ran out goes first: it is still 'running' and holds its key.
+                # A running job holds its key; once its lease runs out, only that job may be taken again.
                 rows = db.execute(
-                    f"""SELECT id, key FROM jobs
+                    f"""SELECT id, key FROM jobs j
                         WHERE ((status = 'queued' AND run_after <= ?) OR (status = 'running' AND lease_until < ?))
-                          AND key NOT IN (SELECT key FROM jobs WHERE status = 'running' AND lease_until >= ?)
+                          AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.key = j.key AND r.status = 'running'
+                                          AND r.id != j.id)
                           AND key NOT IN ({placeholders})
-                        ORDER BY status = 'queued', run_after, id LIMIT ?""",
-                    (now, now, now, *excluded, limit * 4)).fetchall()
+                        ORDER BY run_after, id LIMIT ?""",
+                    (now, now, *excluded, limit * 4)).fetchall()
                 chosen: dict[str, int] = {}
                 for job_id, key in rows:
                     if key not in chosen and len(chosen) < limit:
