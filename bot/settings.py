@@ -31,6 +31,8 @@ ENVIRONMENT = (
     ("DATABASE_URL", "sqlite:///chantbot.db", "sqlite:///PATH or postgresql://..."),
     ("BOT_CONCURRENCY", "8", "jobs a worker process runs at once"),
     ("GITHUB_WRITE_LIMITS", "80/min,500/hour", "content-creating requests allowed per installation"),
+    ("BOT_RETENTION_DAYS", "14", "days finished work (deliveries, done jobs, finished runs) is kept"),
+    ("BOT_DEAD_JOB_RETENTION_DAYS", "30", "days a job that failed for good is kept, unless requeued"),
     ("LOG_FORMAT", "text", "text, or json for one JSON object per line"),
 )
 
