@@ -28,6 +28,7 @@ CHANNEL = "chantbot_jobs"
 MIGRATION_LOCK = 0x636861_6E74  # pg_advisory_lock key held while one process migrates
 CONNECT_TIMEOUT = 10.0
 CLAIM_TRIES = 3
+COMMITTERS = 3  # groups of deliveries committing at once, per process
 JOB_COLUMNS = "id, kind, key, payload, installation_id, attempts, created_at"
 
 ACCEPT = """
@@ -94,7 +95,7 @@ class PostgresStore:
         self.pool_size = max(2, pool_size)
         self._pool: asyncpg.Pool | None = None
         self._arrivals: list[tuple[tuple, asyncio.Future]] = []
-        self._committer: asyncio.Task | None = None
+        self._committers: set[asyncio.Task] = set()
         self._wakers: list[Callable[[], None]] = []
         self._listener: asyncio.Task | None = None
 
@@ -138,8 +139,8 @@ class PostgresStore:
         return int(await self.pool.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"))
 
     async def close(self) -> None:
-        if self._committer is not None and not self._committer.done():
-            await asyncio.wait([self._committer], timeout=5)
+        if self._committers:
+            await asyncio.wait(self._committers, timeout=5)
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -198,11 +199,17 @@ class PostgresStore:
     # ------------------------------------------------------------------ deliveries and jobs
     async def accept_delivery(self, delivery_id: str, event: str, action: str | None, *, kind: str, key: str,
                               payload: dict[str, Any], installation_id: int | None) -> bool:
-        """Store a delivery and queue its job atomically (group commit, one statement per group)."""
+        """Store a delivery and queue its job atomically (group commit, one statement per group).
+
+        While a group waits for its commit, the next one gathers and may commit alongside (up to
+        COMMITTERS at once), so the database's own group commit overlaps their WAL flushes.
+        """
         done = asyncio.get_running_loop().create_future()
         self._arrivals.append(((delivery_id, event, action, kind, key, json.dumps(payload), installation_id), done))
-        if self._committer is None or self._committer.done():
-            self._committer = asyncio.create_task(self._commit_arrivals())
+        if len(self._committers) < COMMITTERS:
+            task = asyncio.create_task(self._commit_arrivals())
+            self._committers.add(task)
+            task.add_done_callback(self._committers.discard)
         return await done
 
     async def _commit_arrivals(self) -> None:
