@@ -89,7 +89,7 @@ def functions() -> dict[str, Callable[[str], object]]:
             issue=issue(t), assessment=model(t), next_step=t, commands_help="help", duplicate=(8, t),
             config_problems=[t]),
         "comment.failure_comment": lambda t: comment.failure_comment(what=t, error=t, retry=t),
-        "store.fts_query": store._fts_query,
+        "store.fts_words": store.fts_words,
         "llm.issue_message": lambda t: llm.issue_message(issue(t), [Candidate(8, t, t)]),
         "routing.plan": lambda t: quietly(lambda: routing.plan("issue_comment", {**payload, "comment": {
             **payload["comment"], "body": t}})),
