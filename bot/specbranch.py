@@ -39,6 +39,23 @@ async def ensure_branch(gh: GitHubAPI, repo: str, branch: str, *, start: str | N
     return base
 
 
+async def build_commit(gh: GitHubAPI, repo: str, parent: str, files: dict[str, str], message: str) -> str | None:
+    """A commit of `files` on top of `parent` (on no branch yet); None when the tree would not change.
+
+    Two writes however many files: a tree with inline contents, and the commit.
+    """
+    parent_tree = (await gh.getitem(f"/repos/{repo}/git/commits/{parent}"))["tree"]["sha"]
+    tree = await gh.post(f"/repos/{repo}/git/trees", data={
+        "base_tree": parent_tree,
+        "tree": [{"path": path, "mode": "100644", "type": "blob", "content": text}
+                 for path, text in sorted(files.items())]})
+    if tree["sha"] == parent_tree:
+        return None
+    commit = await gh.post(f"/repos/{repo}/git/commits",
+                           data={"message": message, "tree": tree["sha"], "parents": [parent]})
+    return commit["sha"]
+
+
 async def commit_files(gh: GitHubAPI, repo: str, branch: str, files: dict[str, str], message: str) -> str | None:
     """Write `files` onto `branch` in one commit; returns the new commit sha (None when nothing changed).
 
@@ -46,19 +63,13 @@ async def commit_files(gh: GitHubAPI, repo: str, branch: str, files: dict[str, s
     """
     for _ in range(3):
         head = await ensure_branch(gh, repo, branch)
-        head_tree = (await gh.getitem(f"/repos/{repo}/git/commits/{head}"))["tree"]["sha"]
-        tree = await gh.post(f"/repos/{repo}/git/trees", data={
-            "base_tree": head_tree,
-            "tree": [{"path": path, "mode": "100644", "type": "blob", "content": text}
-                     for path, text in sorted(files.items())]})
-        if tree["sha"] == head_tree:
+        commit = await build_commit(gh, repo, head, files, message)
+        if commit is None:
             return None
-        commit = await gh.post(f"/repos/{repo}/git/commits",
-                               data={"message": message, "tree": tree["sha"], "parents": [head]})
         try:
             await gh.patch(f"/repos/{repo}/git/refs/heads/{urllib.parse.quote(branch)}",
-                           data={"sha": commit["sha"], "force": False})
-            return commit["sha"]
+                           data={"sha": commit, "force": False})
+            return commit
         except BadRequest as exc:
             if int(exc.status_code) != 422:  # 422: the branch moved under us; build on the new head
                 raise

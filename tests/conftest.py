@@ -65,6 +65,30 @@ async def fake_llm() -> FakeMessagesAPI:
     await fake.stop()
 
 
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+async def fake(clock: ManualClock) -> FakeMessagesAPI:
+    """The fake Messages API on a manual clock (prompt-cache lifetimes move only when a test moves them)."""
+    api = FakeMessagesAPI(clock=clock)
+    await api.start()
+    yield api
+    await api.stop()
+
+
+@pytest.fixture
+async def client(fake: FakeMessagesAPI) -> Any:
+    """The real anthropic SDK pointed at `fake`."""
+    import anthropic
+
+    sdk = anthropic.AsyncAnthropic(api_key="test", base_url=fake.base_url, max_retries=0)
+    yield sdk
+    await sdk.close()
+
+
 async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
     """Poll `check` until it returns something truthy (work finishing, not time passing)."""
     deadline = time.monotonic() + timeout

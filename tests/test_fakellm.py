@@ -8,8 +8,6 @@ import jsonschema
 import pytest
 
 from bot.assessment import tool_schema
-from bot.fakellm import FakeMessagesAPI
-from tests.conftest import ManualClock
 
 MODEL = "claude-haiku-5-5"
 TOOL = {"name": "record_triage", "description": "Record the triage.", "input_schema": tool_schema()}
@@ -17,24 +15,6 @@ FORCED = {"type": "tool", "name": "record_triage", "disable_parallel_tool_use": 
 LONG_PROMPT = "You triage issues for a project. " * 200  # ~1,650 tokens: above the cacheable minimum
 
 
-@pytest.fixture
-def clock():
-    return ManualClock()
-
-
-@pytest.fixture
-async def fake(clock):
-    api = FakeMessagesAPI(clock=clock)
-    await api.start()
-    yield api
-    await api.stop()
-
-
-@pytest.fixture
-async def client(fake):
-    sdk = anthropic.AsyncAnthropic(api_key="test", base_url=fake.base_url, max_retries=0)
-    yield sdk
-    await sdk.close()
 
 
 def request(text: str, **extra):

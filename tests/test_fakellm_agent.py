@@ -9,7 +9,6 @@ import pytest
 
 from bot.assessment import tool_schema
 from bot.fakellm import FakeMessagesAPI, stage_of
-from tests.conftest import ManualClock
 
 MODEL = "claude-sonnet-5-5"
 LONG_PROMPT = "You research issues for a project and report what you found. " * 120  # ~1,900 tokens
@@ -49,24 +48,6 @@ RESEARCH = [
 ]
 
 
-@pytest.fixture
-def clock():
-    return ManualClock()
-
-
-@pytest.fixture
-async def fake(clock):
-    api = FakeMessagesAPI(clock=clock)
-    await api.start()
-    yield api
-    await api.stop()
-
-
-@pytest.fixture
-async def client(fake):
-    sdk = anthropic.AsyncAnthropic(api_key="test", base_url=fake.base_url, max_retries=0)
-    yield sdk
-    await sdk.close()
 
 
 def opening(stage: str | None) -> list[dict]:

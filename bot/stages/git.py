@@ -59,20 +59,6 @@ async def base_commit(gh: GitHubAPI, repo: str, number: int) -> tuple[str, str]:
     return default, sha
 
 
-async def build_commit(gh: GitHubAPI, repo: str, parent: str, files: dict[str, str], message: str) -> str | None:
-    """A commit of `files` on top of `parent` (not on any branch yet); None when the tree would not change."""
-    parent_tree = (await gh.getitem(f"/repos/{repo}/git/commits/{parent}"))["tree"]["sha"]
-    tree = await gh.post(f"/repos/{repo}/git/trees", data={
-        "base_tree": parent_tree,
-        "tree": [{"path": path, "mode": "100644", "type": "blob", "content": text}
-                 for path, text in sorted(files.items())]})
-    if tree["sha"] == parent_tree:
-        return None
-    commit = await gh.post(f"/repos/{repo}/git/commits",
-                           data={"message": message, "tree": tree["sha"], "parents": [parent]})
-    return commit["sha"]
-
-
 async def push(gh: GitHubAPI, repo: str, branch: str, commit: str, parent: str) -> str:
     """Move `branch` from `parent` to `commit` (a fast forward; the branch is made from `parent` when missing).
 

@@ -25,7 +25,7 @@ from bot.llm import LLMUnavailable, Usage, defuse
 from bot.repoconfig import RepoConfig
 from bot.services import config as configs
 from bot.services import labelling, specchain
-from bot.specbranch import ensure_branch
+from bot.specbranch import build_commit, ensure_branch
 from bot.stages import agent, ci, documents, dossier, git, results, view
 from bot.stages.tools import Result, Workspace
 from bot.store import Run
@@ -447,7 +447,7 @@ async def _commit(s: Step, changes: dict[str, str]) -> str | None:
     for _ in range(3):
         if pending is None:
             parent = await ensure_branch(s.gh, repo, branch, start=s.data["base"]["commit"])
-            sha = await git.build_commit(s.gh, repo, parent, changes, message)
+            sha = await build_commit(s.gh, repo, parent, changes, message)
             if sha is None:
                 return None
             pending = {"sha": sha, "parent": parent}
