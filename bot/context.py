@@ -12,7 +12,6 @@ from bot.github import GitHubApp
 from bot.issueops import RepoCache
 from bot.metrics import Metrics
 from bot.settings import Settings
-from bot.stages.git import SnapshotCache
 from bot.store import Store
 
 if TYPE_CHECKING:
@@ -29,7 +28,7 @@ class Context:
     metrics: Metrics
     llm: "ClaudeTriager | None" = None
     anthropic: Any = None  # the Messages API client stage agents use; None: no model is configured
-    snapshots: SnapshotCache = field(default_factory=SnapshotCache)
+    snapshots: Any = None  # the stage runner's cache of repository snapshots (made in the runtime's wiring)
     repos: RepoCache = field(default_factory=RepoCache)
     clock: Callable[[], float] = time.time
     spec_commit_delay: float = 2.0  # seconds spec files wait, so that a burst's files share one commit

@@ -24,6 +24,7 @@ from bot.services import specchain
 from bot.services import triage as triaging
 from bot.settings import Settings
 from bot.stages import runner
+from bot.stages.git import SnapshotCache
 from bot.store import Job, Store, open_store
 from bot.worker import DAY, LEASE, Retention, Worker
 from bot.writelimit import WritePacer
@@ -101,7 +102,8 @@ class Runtime:
                         base_url=self.settings.github_api_url,
                         pacer=WritePacer(self.settings.write_limits, self.store), metrics=self.metrics)
         self.ctx = Context(store=self.store, github=app, settings=self.settings, metrics=self.metrics, llm=self.llm,
-                           anthropic=self.agent_client, spec_commit_delay=self.spec_commit_delay)
+                           anthropic=self.agent_client, spec_commit_delay=self.spec_commit_delay,
+                           snapshots=SnapshotCache())
         self.worker = Worker(self.store, self.run_job, concurrency=self.settings.concurrency, metrics=self.metrics,
                              on_dead=self.report_dead, on_retry=self.report_delay, lease=self.job_lease,
                              permanent=failures.is_permanent,
