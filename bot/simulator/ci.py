@@ -64,6 +64,8 @@ async def run_pytest(files: dict[str, bytes], *, timeout: float, python: str = s
     killed after `timeout` seconds."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_") and k != "PYTHONPATH"}
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # A repository's CI has its own environment, not chantbot's test plugins (which also cost seconds to load).
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     with tempfile.TemporaryDirectory(prefix="chantbot-ci-") as folder:
         checkout, log_path = Path(folder) / "checkout", Path(folder) / "pytest.log"
         checkout.mkdir()
