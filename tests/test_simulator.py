@@ -108,6 +108,24 @@ async def test_issue_and_comment_round_trip(sim, gh):
     assert sim.reactions(posted["id"]) == ["eyes"]
 
 
+async def test_assignees_are_checked_added_and_removed(sim, gh):
+    sim.add_issue(REPO, title="Crash", body="x", user="reporter")
+    await gh.getitem(f"/repos/{REPO}/assignees/trin")  # 204: triage access may be assigned
+    with pytest.raises(BadRequest) as refused:
+        await gh.getitem(f"/repos/{REPO}/assignees/reporter")
+    assert refused.value.status_code == 404
+    issue = await gh.post(f"/repos/{REPO}/issues/1/assignees", data={"assignees": ["trin", "reporter"]})
+    assert [a["login"] for a in issue["assignees"]] == ["trin"] and issue["assignee"]["login"] == "trin"
+    await gh.delete(f"/repos/{REPO}/issues/1/assignees", data={"assignees": ["trin"]})
+    assert (await gh.getitem(f"/repos/{REPO}/issues/1"))["assignees"] == []
+
+
+async def test_a_repository_says_whether_it_has_discussions(sim, gh):
+    assert (await gh.getitem(f"/repos/{REPO}"))["has_discussions"] is False
+    sim.find_repo(REPO).has_discussions = True
+    assert (await gh.getitem(f"/repos/{REPO}"))["has_discussions"] is True
+
+
 async def test_labels_add_set_remove_and_events(sim, gh):
     sim.add_issue(REPO, title="Slow", body=None, user="reporter")
     sim.label_issue(REPO, 1, "bug", user="maint")

@@ -48,6 +48,7 @@ class Issue:
     events: list[dict[str, Any]] = field(default_factory=list)  # labeled / unlabeled
     milestone: int | None = None  # the milestone's number
     pull: Pull | None = None  # set when the issue is a pull request
+    assignees: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -178,6 +179,7 @@ class Repo:
     milestones: dict[int, Milestone] = field(default_factory=dict)
     # every ref change: {ref, old, new, via, actor, forced}
     ref_log: list[dict[str, Any]] = field(default_factory=list)
+    has_discussions: bool = False
 
     @property
     def full_name(self) -> str:
@@ -186,3 +188,7 @@ class Repo:
     def role(self, login: str) -> str:
         """A collaborator's role; anyone else can read a public repository and nothing of a private one."""
         return self.collaborators.get(login, "none" if self.private else "read")
+
+    def assignable(self, login: str) -> bool:
+        """Who may be assigned an issue here: people with triage access or more."""
+        return self.role(login) in ("triage", "write", "maintain", "admin")

@@ -110,6 +110,38 @@ async def get_permission(ctx: Ctx) -> web.Response:
     return web.json_response({"permission": LEGACY_PERMISSION[role], "role_name": role, "user": user})
 
 
+async def check_assignee(ctx: Ctx) -> web.Response:
+    """204 when the user may be assigned issues here, else 404 (GitHub's answers)."""
+    if not ctx.repo.assignable(ctx.params["username"]):
+        raise GitHubError(404, "Not Found")
+    return web.Response(status=204)
+
+
+def _logins(body: Any) -> list[str]:
+    names = body.get("assignees") if isinstance(body, dict) else None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise invalid("Issue", "assignees")
+    return names
+
+
+async def add_assignees(ctx: Ctx) -> web.Response:
+    """Adds the users who may be assigned (up to 10 on an issue); others are ignored, as on GitHub."""
+    issue = ctx.issue()
+    for login in _logins(ctx.body):
+        if ctx.repo.assignable(login) and login not in issue.assignees and len(issue.assignees) < 10:
+            issue.assignees.append(login)
+    issue.updated = ctx.world.clock()
+    return web.json_response(ctx.world.render_issue(ctx.repo, issue), status=201)
+
+
+async def remove_assignees(ctx: Ctx) -> web.Response:
+    issue = ctx.issue()
+    gone = {login.lower() for login in _logins(ctx.body)}
+    issue.assignees = [login for login in issue.assignees if login.lower() not in gone]
+    issue.updated = ctx.world.clock()
+    return web.json_response(ctx.world.render_issue(ctx.repo, issue))
+
+
 # ---------------------------------------------------------------------- issues and comments
 async def list_issues(ctx: Ctx) -> web.Response:
     """Issues and pull requests (these carry a `pull_request` key), filtered by state, labels and milestone."""
@@ -480,6 +512,9 @@ _R = "/repos/{owner}/{repo}"
 REPO_ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", _R, get_repo),
     ("GET", _R + "/collaborators/{username}/permission", get_permission),
+    ("GET", _R + "/assignees/{username}", check_assignee),
+    ("POST", _R + "/issues/{number}/assignees", add_assignees),
+    ("DELETE", _R + "/issues/{number}/assignees", remove_assignees),
     ("GET", _R + "/issues", list_issues),
     ("GET", _R + "/issues/comments/{comment_id}", get_comment),
     ("PATCH", _R + "/issues/comments/{comment_id}", update_comment),

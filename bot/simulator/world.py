@@ -68,10 +68,11 @@ class World:
 
     def add_repo(self, full_name: str, *, default_branch: str = "main", files: dict[str, str] | None = None,
                  collaborators: dict[str, str] | None = None, labels: list[dict] | None = None,
-                 private: bool = False) -> dict:
+                 private: bool = False, has_discussions: bool = False) -> dict:
         owner, name = full_name.split("/", 1)
         self.user(owner)
-        repo = Repo(self.next_id(), owner, name, private, default_branch, self.clock(), dict(collaborators or {}))
+        repo = Repo(self.next_id(), owner, name, private, default_branch, self.clock(), dict(collaborators or {}),
+                    has_discussions=has_discussions)
         if labels is None:
             labels = [{"name": n, "color": c, "description": d, "default": True} for n, c, d in DEFAULT_LABELS]
         for spec in labels:
@@ -535,7 +536,7 @@ class World:
                 "git_url": f"git://github.com/{repo.full_name}.git", "ssh_url": f"git@github.com:{repo.full_name}.git",
                 "clone_url": f"{html}.git", "svn_url": html, "homepage": None, "size": 0, "stargazers_count": 0,
                 "watchers_count": 0, "language": None, "has_issues": True, "has_projects": True,
-                "has_downloads": True, "has_wiki": True, "has_pages": False, "has_discussions": False,
+                "has_downloads": True, "has_wiki": True, "has_pages": False, "has_discussions": repo.has_discussions,
                 "forks_count": 0, "mirror_url": None, "archived": False, "disabled": False,
                 "open_issues_count": open_issues, "license": None, "allow_forking": True, "is_template": False,
                 "web_commit_signoff_required": False, "topics": [],
@@ -573,8 +574,9 @@ class World:
             "id": issue.id, "node_id": node_id("I", issue.id), "number": issue.number, "title": issue.title,
             "user": self.render_user(issue.user),
             "labels": [self.render_label(repo, repo.labels[n.lower()]) for n in issue.labels],
-            "state": issue.state, "state_reason": issue.state_reason, "locked": False, "assignee": None,
-            "assignees": [], "comments": len(issue.comment_ids),
+            "state": issue.state, "state_reason": issue.state_reason, "locked": False,
+            "assignee": self.render_user(issue.assignees[0]) if issue.assignees else None,
+            "assignees": [self.render_user(login) for login in issue.assignees], "comments": len(issue.comment_ids),
             "milestone": self.render_milestone(repo, repo.milestones[issue.milestone]) if issue.milestone else None,
             "created_at": iso(issue.created), "updated_at": iso(issue.updated), "closed_at": iso(issue.closed_at),
             "closed_by": self.render_user(issue.closed_by) if issue.closed_by else None,
