@@ -70,7 +70,7 @@ def targets() -> dict[str, Callable[[str], object]]:
 
     def issue(text: str) -> IssueText:
         return IssueText(number=7, title=text[:256], body=text, author="reporter",
-                         url="https://github.com/acme/widgets/issues/7")
+                         url="https://github.com/acme/widgets/issues/7", answers=(text, text))
 
     def model(text: str) -> Assessment:
         return Assessment(category="bug", recommendation="needs-info", summary=text, priority="high",
@@ -112,6 +112,12 @@ def targets() -> dict[str, Callable[[str], object]]:
     from bot import llm
 
     found["llm.issue_message"] = lambda t: llm.issue_message(issue(t), [Candidate(8, t, t)])
+    found["llm.documentation_message"] = lambda t: llm.documentation_message(issue(t), [(t[:200], t)] * 3)
+    found["classifier.security_report"] = lambda t: classifier.security_report(issue(t), "bug")
+    found["comment.suggestion_block"] = lambda t: comment.suggestion_block(t, [t], "https://github.com/acme/widgets")
+    from bot.stages import dossier
+
+    found["dossier.named_paths"] = dossier.named_paths
     from bot import prompts
 
     found["prompts.parse+render"] = lambda t: prompts.render(_quietly(prompts.parse, t, name="triage") or

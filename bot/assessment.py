@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 CATEGORIES = ("bug", "feature", "documentation", "question", "duplicate")
@@ -10,6 +10,7 @@ PRIORITIES = ("critical", "high", "medium", "low")
 SEVERITIES = ("blocking", "degraded", "cosmetic")
 COMPLETENESS = ("complete", "partial", "insufficient")
 RECOMMENDATIONS = ("close", "defer", "needs-info", "needs-reproduction", "ready-for-research")
+SECURITY = ("none", "general", "vulnerability")
 
 MAX_QUESTIONS = 5
 MAX_TEXT = 600  # characters kept of any free-text field
@@ -31,6 +32,7 @@ class Assessment:
     duplicate_of: int | None = None
     rationale: str = ""
     triager: str = "local"
+    security: bool = False  # a vulnerability reported in public: handled privately, never as a routine bug
     dropped: tuple[str, ...] = field(default=(), compare=False)  # what validation threw away, for logs
 
 
@@ -42,7 +44,8 @@ def tool_schema() -> dict[str, Any]:
         "type": "object",
         "additionalProperties": False,
         "required": ["category", "priority", "severity", "completeness", "missing_information",
-                     "clarifying_questions", "recommendation", "duplicate_of", "summary", "rationale"],
+                     "clarifying_questions", "recommendation", "duplicate_of", "summary", "rationale",
+                     "security"],
         "properties": {
             "category": {"type": "string", "enum": list(CATEGORIES)},
             "priority": {"type": "string", "enum": list(PRIORITIES)},
@@ -54,6 +57,10 @@ def tool_schema() -> dict[str, Any]:
             "duplicate_of": {"type": ["integer", "null"], "minimum": 1},
             "summary": text,
             "rationale": text,
+            "security": {"type": "string", "enum": list(SECURITY), "description": (
+                "vulnerability: the issue reports a security vulnerability (injection, path traversal, XSS, remote "
+                "code execution, an exploitable flaw, a CVE), which is handled privately; general: it is about "
+                "security without reporting a vulnerability (a question, a hardening idea); none: neither")},
         },
     }
 
@@ -125,8 +132,23 @@ def from_output(data: Any, *, candidates: frozenset[int] = frozenset(), triager:
         duplicate_of=duplicate_of,
         rationale=_clip(data.get("rationale"), MAX_TEXT),
         triager=triager,
+        security=_choice(data, "security", SECURITY, dropped) == "vulnerability",
         dropped=tuple(dropped),
     )
+
+
+def settle(a: Assessment) -> Assessment:
+    """What the workflow makes of an assessment (pure).
+
+    A security report asks the public for nothing, waits for a maintainer and is at least high
+    priority; a question is answered, not researched.
+    """
+    if a.security:
+        priority = a.priority if a.priority in ("critical", "high") else "high"
+        return replace(a, questions=(), missing_information=(), recommendation="defer", priority=priority)
+    if a.category == "question" and a.recommendation in ("needs-reproduction", "ready-for-research"):
+        return replace(a, recommendation="defer")
+    return a
 
 
 @dataclass(frozen=True)
@@ -139,6 +161,46 @@ class IssueText:
     author: str
     author_association: str = "NONE"
     url: str = ""
+    answers: tuple[str, ...] = ()  # the reporter's comments since the triage, oldest first
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """An answer to a question drawn only from the repository's documentation (validated model output)."""
+
+    answer: str
+    sources: tuple[str, ...]
+
+
+MAX_ANSWER = 1500
+
+
+def suggestion_schema() -> dict[str, Any]:
+    """JSON schema of the `suggest_answer` tool input."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["answerable", "answer", "sources"],
+        "properties": {
+            "answerable": {"type": "boolean"},
+            "answer": {"type": "string", "maxLength": MAX_ANSWER},
+            "sources": {"type": "array", "maxItems": 5, "items": {"type": "string", "maxLength": 200}},
+        },
+    }
+
+
+def suggestion_from_output(data: Any, documents: frozenset[str]) -> Suggestion | None:
+    """A suggestion the docs support, or None: not answerable, no answer, or a source that was not offered."""
+    if not isinstance(data, dict) or data.get("answerable") is not True:
+        return None
+    answer = data.get("answer")
+    sources = data.get("sources")
+    if not isinstance(answer, str) or not answer.strip() or not isinstance(sources, list):
+        return None
+    cited = tuple(dict.fromkeys(s for s in sources if isinstance(s, str)))
+    if not cited or any(s not in documents for s in cited):
+        return None
+    return Suggestion(answer.strip()[:MAX_ANSWER], cited[:5])
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import re
@@ -9,9 +10,10 @@ from collections import Counter, defaultdict
 from typing import Any, Iterable, Sequence
 
 from bot.assessment import MAX_QUESTIONS, Assessment, Candidate, IssueText
-from bot.questions import MAX_BODY, MAX_TITLE, bounded, completeness, missing_information, split_markdown, written
+from bot.questions import (MAX_BODY, MAX_TITLE, bounded, completeness, missing_information, reported, split_markdown,
+                           written)
 
-__all__ = ["LocalTriager", "rules_only", "missing_information", "likely_duplicate", "features"]
+__all__ = ["LocalTriager", "rules_only", "missing_information", "likely_duplicate", "features", "security_report"]
 
 LEARNABLE = ("bug", "feature", "documentation", "question")
 FORMAT = "chantbot-local-triager/1"
@@ -79,6 +81,16 @@ _IMPACT = (
                 r"\bcolou?r\b|\bicon\b|\bwhitespace\b", re.I),
      "low", "cosmetic", "a cosmetic problem"),
 )
+# A vulnerability reported in public. Strong cues say so in any issue; weak ones (an attack's name) only in a
+# bug report, since "how do I prevent XSS?" is a question. Literal alternatives between word boundaries: linear.
+_SECURITY_STRONG = re.compile(
+    r"\b(?:cve(?:-\d{4}-\d{3,7})?|vulnerab(?:le|ility|ilities)|exploit(?:s|ed|able|ing)?|rce|remote code execution|"
+    r"arbitrary (?:code|command) execution|privilege escalation|security (?:vulnerability|issue|flaw|hole|bug|"
+    r"advisory|problem)|auth(?:entication|orization)? bypass)\b", re.I)
+_SECURITY_WEAK = re.compile(
+    r"\b(?:xss|csrf|ssrf|xxe|sqli|cross[- ]site (?:scripting|request forgery)|(?:sql|command|code|shell|os command|"
+    r"ldap|xpath|template|header|html|script|crlf|prompt) injection|(?:path|directory) traversal|zip ?slip|"
+    r"open redirect)\b", re.I)
 _TITLE_TAG = re.compile(r"^\s*(?:\[[^\]]{1,40}\]\s*|(?:bug|feature(?: request)?|question|docs?|enhancement|"
                         r"request)\s*[:\-]\s*)+", re.I)
 _MARKUP = re.compile(r"[`*<>|]+|~~|(?<!\w)_+|(?<!_)_++(?!\w)")
@@ -255,13 +267,15 @@ class LocalTriager:
         issue = bounded(issue)
         category, confidence, decided_by = self._decide(issue.title, issue.body)
         missing = missing_information(issue, category)
-        priority, severity, impact = _impact(f"{issue.title}\n{split_markdown(issue.body).prose}", category)
+        prose = "\n".join(doc.prose for doc in reported(issue))
+        priority, severity, impact = _impact(f"{issue.title}\n{prose}", category)
+        security = security_report(issue, category)
         original = likely_duplicate(issue, candidates)
         if original is not None:
             return Assessment(
                 category="duplicate", recommendation="defer", summary=summary(issue.title, "duplicate"),
                 priority=priority, severity=severity, completeness=completeness(issue, missing),
-                duplicate_of=original.number, triager="local",
+                duplicate_of=original.number, triager="local", security=security,
                 rationale=f"Its title and description nearly match #{original.number}.")
         questions = tuple(question for _, question in missing)[:MAX_QUESTIONS]
         rationale = f"Classified as {category} ({confidence:.0%}) from {decided_by}"
@@ -273,7 +287,7 @@ class LocalTriager:
             category=category, recommendation=_recommend(category, missing), summary=summary(issue.title, category),
             priority=priority, severity=severity, completeness=completeness(issue, missing),
             missing_information=tuple(what for what, _ in missing), questions=questions,
-            rationale=rationale + ".", triager="local")
+            rationale=rationale + ".", triager="local", security=security)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable form of the model, to cache it."""
@@ -295,6 +309,21 @@ class LocalTriager:
                 any(len(w) != len(classes) for w in weights.values()):
             raise ValueError("inconsistent local triager model")
         return cls(classes, weights, trained_on)
+
+
+def security_report(issue: IssueText, category: str) -> bool:
+    """Whether the issue reports a security vulnerability, by the words it uses.
+
+    A strong cue in the title, a CVE id, or two strong cues in the prose and answers say so; an attack's
+    name says so in a bug report. One "vulnerability" in a body is often an issue template's own text.
+    """
+    issue = bounded(issue)
+    prose = "\n".join(doc.prose for doc in reported(issue))
+    if _SECURITY_STRONG.search(issue.title) or (category == "bug" and _SECURITY_WEAK.search(issue.title)):
+        return True
+    strong = {m.group(0).lower() for m in itertools.islice(_SECURITY_STRONG.finditer(prose), 20)}
+    return (len(strong) >= 2 or any(cue.startswith("cve-") for cue in strong)
+            or (category == "bug" and bool(_SECURITY_WEAK.search(prose))))
 
 
 def rules_only() -> LocalTriager:
@@ -323,7 +352,7 @@ def _recommend(category: str, missing: list[tuple[str, str]]) -> str:
     if category == "feature":
         return "needs-info" if "use case" in gaps else "ready-for-research"
     if category == "question":
-        return "needs-info" if missing else "ready-for-research"
+        return "needs-info" if missing else "defer"
     return "ready-for-research"
 
 

@@ -24,6 +24,7 @@ MAX_FILE = MAX_BYTES  # one limit for every repository file chantbot reads (conf
 PARSED_ENTRIES = 256  # parsed files remembered, by blob SHA
 LABELS_TTL = 600.0
 ROLE_TTL = 300.0  # seconds a person's role on a repository is trusted
+MAX_LISTING = 200  # files of one folder remembered
 
 
 def _status(exc: BadRequest) -> int:
@@ -96,6 +97,34 @@ class RepoCache:
     _parsed: OrderedDict[tuple[str, str], Any] = field(default_factory=OrderedDict)
     _labels: dict[str, tuple[float, set[str]]] = field(default_factory=dict)
     _roles: dict[tuple[str, str], tuple[float, str]] = field(default_factory=dict)
+    _repos: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    _listings: dict[tuple[str, str], tuple[float, tuple[str, ...] | None]] = field(default_factory=dict)
+
+    async def repository(self, gh: GitHubAPI, repo: str) -> dict[str, Any]:
+        """The repository as `GET /repos/{owner}/{repo}` answers it (default branch, `has_discussions`, …)."""
+        hit = self._repos.get(repo)
+        if hit and self.clock() - hit[0] < LABELS_TTL:
+            return hit[1]
+        data = await gh.getitem(f"/repos/{repo}")
+        self._repos[repo] = (self.clock(), data)
+        return data
+
+    async def listing(self, gh: GitHubAPI, repo: str, path: str) -> tuple[str, ...] | None:
+        """The file paths directly in a folder of the default branch, or None when it is no folder."""
+        key = (repo, path)
+        hit = self._listings.get(key)
+        if hit and self.clock() - hit[0] < FILE_TTL:
+            return hit[1]
+        try:
+            data = await gh.getitem(f"/repos/{repo}/contents/{urllib.parse.quote(path)}")
+        except BadRequest as exc:
+            if _status(exc) != 404:
+                raise
+            data = None
+        found = tuple(str(entry.get("path") or "") for entry in data if isinstance(entry, dict)
+                      and entry.get("type") == "file")[:MAX_LISTING] if isinstance(data, list) else None
+        self._listings[key] = (self.clock(), found)
+        return found
 
     def role(self, repo: str, login: str) -> str | None:
         """A role looked up in the last few minutes, if any."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
+from bot import workflow
 from bot.assessment import Assessment
 from bot.repoconfig import RepoConfig
 
@@ -31,6 +32,7 @@ LOOKS: dict[tuple[str, str], tuple[str, str]] = {
     ("stage", "ready-for-implementation"): ("0e8a16", "Next: the fix, following the research"),
     ("stage", "in-review"): ("5319e7", "Waiting for an independent review"),
     ("stage", "approved"): ("0e8a16", "The review approved the change"),
+    ("flags", "security"): ("ee0701", "A vulnerability reported in public: handle it privately"),
 }
 
 RECOMMENDATION_STAGE = {"close": "deferred", "defer": "deferred", "needs-info": "needs-info",
@@ -56,8 +58,10 @@ def look(config: RepoConfig, name: str) -> tuple[str, str]:
 
 def desired(assessment: Assessment, config: RepoConfig) -> dict[str, str]:
     """family -> label that triage wants on the issue."""
-    want = {"category": config.label("category", assessment.category),
-            "stage": config.label("stage", RECOMMENDATION_STAGE[assessment.recommendation])}
+    stage, _ = workflow.after_triage(assessment.category, RECOMMENDATION_STAGE[assessment.recommendation])
+    want = {"category": config.label("category", assessment.category), "stage": config.label("stage", stage)}
+    if assessment.security:
+        want["flags"] = config.label("flags", "security")
     if assessment.priority:
         want["priority"] = config.label("priority", assessment.priority)
     if assessment.severity:

@@ -28,10 +28,15 @@ class Prompt:
 @functools.lru_cache(maxsize=None)
 def packaged(name: str) -> Prompt:
     """The prompt chantbot ships as `prompts/<name>.md`. Raises ValueError for an unknown name."""
+    return parse(packaged_text(name), name=name)
+
+
+def packaged_text(name: str) -> str:
+    """The packaged prompt file `prompts/<name>.md` as it is (front matter included), for chant itself."""
     path = prompts_dir() / f"{_checked(name)}.md"
     if not path.is_file():
         raise ValueError(f"no packaged prompt named {name!r}")
-    return parse(path.read_text(encoding="utf-8"), name=name)
+    return path.read_text(encoding="utf-8")
 
 
 def prompts_dir() -> Path:

@@ -35,6 +35,8 @@ _DOC_PLACE = re.compile(r"https?://|\.(?:md|rst|txt|html)\b|\bpage\b|\bsection\b
 MIN_WORDS = 8  # fewer words than this in the body says almost nothing
 MAX_BODY = 8_000  # characters of an issue body read: enough for any template, and it bounds the work
 MAX_TITLE = 256  # GitHub's own limit on an issue title
+MAX_ANSWERS = 8_000  # characters of the reporter's later comments read, all together
+MAX_ANSWER_COUNT = 10  # the reporter's latest comments read
 
 
 @dataclass(frozen=True)
@@ -64,10 +66,28 @@ def _heading(mark: re.Match[str]) -> str:
 
 
 def bounded(issue: IssueText) -> IssueText:
-    """The issue as far as it is read: title and body cut to what analysis looks at."""
-    if len(issue.title) <= MAX_TITLE and len(issue.body) <= MAX_BODY:
+    """The issue as far as it is read: title, body and the reporter's answers cut to what analysis looks at."""
+    answers = bounded_answers(issue.answers)
+    if len(issue.title) <= MAX_TITLE and len(issue.body) <= MAX_BODY and answers == issue.answers:
         return issue
-    return replace(issue, title=issue.title[:MAX_TITLE], body=issue.body[:MAX_BODY])
+    return replace(issue, title=issue.title[:MAX_TITLE], body=issue.body[:MAX_BODY], answers=answers)
+
+
+def bounded_answers(answers: tuple[str, ...]) -> tuple[str, ...]:
+    """The latest answers that fit MAX_ANSWERS characters together, oldest first (the latest is cut to fit)."""
+    kept: list[str] = []
+    room = MAX_ANSWERS
+    for answer in reversed(answers[-MAX_ANSWER_COUNT:]):
+        if room <= 0:
+            break
+        kept.append(answer[-room:] if len(answer) > room else answer)
+        room -= len(kept[-1])
+    return tuple(reversed(kept))
+
+
+def reported(issue: IssueText) -> list[Markdown]:
+    """The body and each of the reporter's answers, split into Markdown parts."""
+    return [split_markdown(text) for text in (issue.body, *bounded_answers(issue.answers))]
 
 
 def _sections(prose: str) -> dict[str, str]:
@@ -110,11 +130,11 @@ ASK = {
 def _gaps(issue: IssueText, category: str) -> list[str]:
     """What an issue of `category` leaves out, most important first."""
     issue = bounded(issue)
-    doc = split_markdown(issue.body)
-    said = written(doc.prose)
-    filled = " ".join(heading for heading, text in _sections(doc.prose).items() if text)
+    docs = reported(issue)
+    said = "\n".join(written(doc.prose) for doc in docs)
+    filled = " ".join(heading for doc in docs for heading, text in _sections(doc.prose).items() if text)
     text = f"{issue.title}\n{said}"
-    has_code = any(body.strip() for _, body in doc.code)
+    has_code = any(body.strip() for doc in docs for _, body in doc.code)
     few_words = len(said.split()) < MIN_WORDS and not has_code
     gaps = []
     if category == "bug":
@@ -149,7 +169,8 @@ def completeness(issue: IssueText, missing: list[tuple[str, str]]) -> str:
     """complete, partial or insufficient, from what is missing."""
     if not missing:
         return "complete"
-    doc = split_markdown(issue.body)
-    if len(missing) >= 3 or (len(written(doc.prose).split()) < MIN_WORDS and not doc.code):
+    docs = reported(bounded(issue))
+    words = sum(len(written(doc.prose).split()) for doc in docs)
+    if len(missing) >= 3 or (words < MIN_WORDS and not any(doc.code for doc in docs)):
         return "insufficient"
     return "partial"

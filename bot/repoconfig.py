@@ -29,9 +29,13 @@ DEFAULT_LABELS: dict[str, dict[str, str]] = {
     "severity": {"blocking": "severity: blocking", "degraded": "severity: degraded",
                  "cosmetic": "severity: cosmetic"},
     "stage": {name: name for name in workflow.STAGE_LABELS},
+    "flags": {name: name for name in workflow.FLAG_LABELS},
 }
+REMIND_AFTER = 7  # days an issue waits for the reporter's answers before one reminder
+CLOSE_AFTER = 14  # days after the reminder before it is closed as not planned
 
 _NAME = {"type": "string", "minLength": 1, "maxLength": 50}
+_DAYS = {"type": "integer", "minimum": 1, "maximum": 365, "description": "days"}
 SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -39,10 +43,15 @@ SCHEMA: dict[str, Any] = {
         "labels": {
             "type": "object",
             "additionalProperties": False,
-            "properties": {family: {"type": "object", "additionalProperties": False,
-                                    "properties": {key: _NAME for key in keys}}
-                           for family, keys in DEFAULT_LABELS.items()},
+            "properties": {**{family: {"type": "object", "additionalProperties": False,
+                                       "properties": {key: _NAME for key in keys}}
+                              for family, keys in DEFAULT_LABELS.items()},
+                           # the repository's own labels that `/label` may add (Prow's additional_labels)
+                           "additional": {"type": "array", "maxItems": 100, "items": _NAME}},
         },
+        "needs_info": {"type": "object", "additionalProperties": False,
+                       "properties": {"remind_after": _DAYS,
+                                      "close_after": {"oneOf": [_DAYS, {"type": "boolean", "const": False}]}}},
         "stages": workflow.config_schema(),
         "budget": {"type": "object", "additionalProperties": False,
                    "properties": {"daily_usd": {"type": "number", "minimum": 0, "maximum": 10000}}},
@@ -65,6 +74,9 @@ class RepoConfig:
     specs_branch: str | None = "chant-specs"
     close_duplicates: bool = False
     daily_usd: float = DAILY_USD
+    additional_labels: tuple[str, ...] = ()  # repository labels `/label` may add besides the vocabulary
+    remind_after: int = REMIND_AFTER  # days
+    close_after: int | None = CLOSE_AFTER  # days after the reminder; None: never closed
 
     def stage(self, name: str) -> workflow.StageSettings:
         """How this repository runs the stage (defaults, with its configuration applied)."""
@@ -75,6 +87,10 @@ class RepoConfig:
 
     def vocabulary(self) -> frozenset[str]:
         return frozenset(name for names in self.labels.values() for name in names.values())
+
+    def additional(self, label: str) -> str | None:
+        """The allowed additional label `label` names (case-insensitive, as GitHub compares labels), if any."""
+        return next((name for name in self.additional_labels if name.lower() == label.lower()), None)
 
     def family_of(self, label: str) -> str | None:
         for family, names in self.labels.items():
@@ -91,11 +107,19 @@ def _short(text: str) -> str:
     return text if len(text) <= MAX_PROBLEM else text[:MAX_PROBLEM - 1] + "…"
 
 
+def _json_type(value: Any) -> str | None:
+    for kind, python in (("boolean", bool), ("integer", int), ("number", float), ("string", str),
+                         ("array", list), ("object", dict)):
+        if isinstance(value, python):
+            return kind
+    return None
+
+
 def _message(error: jsonschema.ValidationError) -> str:
     """jsonschema's message, except that a choice of shapes names the shapes it accepts."""
     if error.validator in ("oneOf", "anyOf"):
         kinds = [str(option.get("type")) for option in error.validator_value if isinstance(option, dict)]
-        shape = "object" if isinstance(error.instance, dict) else None
+        shape = _json_type(error.instance)
         index = kinds.index(shape) if shape in kinds else -1
         inner = [e for e in error.context if e.relative_schema_path and e.relative_schema_path[0] == index]
         if inner:
@@ -147,6 +171,8 @@ def build(data: Mapping[str, Any]) -> RepoConfig:
     default = RepoConfig()
     labels = {family: {**names, **data.get("labels", {}).get(family, {})} for family, names in default.labels.items()}
     branch = data.get("specs_branch", "chant-specs")
+    needs_info = data.get("needs_info", {})
+    close_after = needs_info.get("close_after", CLOSE_AFTER)
     return RepoConfig(
         labels=labels,
         stages=dict(data.get("stages", {})),
@@ -155,4 +181,7 @@ def build(data: Mapping[str, Any]) -> RepoConfig:
         specs_branch=None if branch is False else ("chant-specs" if branch is True else branch),
         close_duplicates=bool(data.get("close_duplicates", False)),
         daily_usd=float(data.get("budget", {}).get("daily_usd", DAILY_USD)),
+        additional_labels=tuple(dict.fromkeys(data.get("labels", {}).get("additional", []))),
+        remind_after=int(needs_info.get("remind_after", REMIND_AFTER)),
+        close_after=None if close_after is False else int(close_after),
     )

@@ -20,7 +20,7 @@ from bot.handlers import commands, history, stages, triage
 from bot.issueops import upsert_comment
 from bot.metrics import Metrics
 from bot.services import config as configs
-from bot.services import specchain
+from bot.services import reporter, specchain
 from bot.services import triage as triaging
 from bot.settings import Settings
 from bot.stages import runner
@@ -55,6 +55,8 @@ JOBS: dict[str, JobHandler] = {  # every kind of job, and what runs it
     jobs.INDEX_REPO: lambda ctx, gh, job: history.index_repository(ctx, gh, job.payload["repo"]),
     jobs.STAGE: lambda ctx, gh, job: runner.step(ctx, gh, job.payload),
     jobs.STAGE_AUTO: lambda ctx, gh, job: runner.auto_start(ctx, gh, job.payload, int(job.installation_id or 0)),
+    jobs.RETRIAGE: lambda ctx, gh, job: triage.deferred(ctx, gh, job.payload, int(job.installation_id or 0)),
+    jobs.NEEDS_INFO: lambda ctx, gh, job: reporter.sweep(ctx, gh, job.payload["repo"], int(job.installation_id or 0)),
 }
 
 
@@ -125,7 +127,7 @@ class Runtime:
             status = int(exc.status_code)
             if status == 401:  # a revoked or expired token: every process mints a new one
                 await ctx.github.revoke_token(int(job.installation_id or 0))
-            where = self._issue_of(job)
+            where = self._issue_of(job) or self._payload_issue(job)
             if status in (301, 404, 410) and where and await self._gone(ctx, job, *where):
                 log.info("%s#%d was deleted, transferred or made unreachable; job %s ends here", *where, job.id)
                 return
@@ -153,6 +155,12 @@ class Runtime:
         data = job.payload.get("data") or {}
         repo, issue = (data.get("repository") or {}).get("full_name"), data.get("issue") or {}
         return (repo, int(issue["number"])) if repo and issue.get("number") else None
+
+    @staticmethod
+    def _payload_issue(job: Job) -> tuple[str, int] | None:
+        """The issue of a job chantbot queued for itself (`repo` and `number` in its payload)."""
+        repo, number = job.payload.get("repo"), job.payload.get("number")
+        return (str(repo), int(number)) if repo and number else None
 
     async def report_delay(self, job: Job, exc: BaseException) -> None:
         """The first attempt at triage failed: show the issue is waiting (`needs-triage`)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 import yaml
@@ -13,7 +13,7 @@ import yaml
 from bot import workflow
 from bot.assessment import Assessment, IssueText
 from bot.safeyaml import BudgetLoader
-from bot.sanitize import code_span, neutralize, one_line, safe_line
+from bot.sanitize import clean, code_span, neutralize, one_line, safe_line
 
 STAGES = workflow.CHAIN
 
@@ -115,6 +115,14 @@ _NEXT_STAGE = {
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's emitter: the same YAML, four times faster
 
 
+def _next_stage(a: Assessment) -> str:
+    if a.category == "documentation" and a.recommendation in ("needs-reproduction", "ready-for-research"):
+        return "document: update the documentation the report is about"
+    if a.category == "question" and a.recommendation == "defer":
+        return "none: a maintainer answers the question"
+    return _NEXT_STAGE[a.recommendation]
+
+
 class _Yaml12Loader(BudgetLoader):
     """Reads front matter as chant's serde_yaml does: timestamps stay strings, only true/false are booleans."""
 
@@ -162,14 +170,23 @@ def stage_target_files(stage: str, number: int) -> list[str]:
     return [workflow.stage(stage).output_path(number) or ""]
 
 
+SECURITY_TITLE = "security report"
+SECURITY_NOTE = ("A security report was received. Its text is not recorded on this branch: the report is handled "
+                 "privately, through the repository's security policy or GitHub's private vulnerability reporting.")
+
+
 def triage_spec(*, spec_id: str, issue: IssueText, assessment: Assessment,
                 completed_at: datetime.datetime, model: str) -> str:
-    """The completed triage spec for an issue, every acceptance criterion checked."""
+    """The completed triage spec for an issue, every acceptance criterion checked.
+
+    Only what triage assessed is a criterion: a priority or severity it could not assess is left out
+    rather than ticked. A security report's spec records only that one was received.
+    """
     n, a = issue.number, assessment
     meta = {
         "type": "task",
         "status": "completed",
-        "labels": ["triage", f"issue-{n}"],
+        "labels": ["triage", f"issue-{n}"] + (["security"] if a.security else []),
         "target_files": [triage_doc_path(n)],
         "prompt": "triage",
         "completed_at": _rfc3339(completed_at),
@@ -177,15 +194,21 @@ def triage_spec(*, spec_id: str, issue: IssueText, assessment: Assessment,
         "informed_by": [issue.url] if issue.url else None,
     }
     questions = len(a.questions)
-    criteria = [
-        f"Issue categorized: {a.category}",
-        f"Priority assigned: {a.priority or 'not assessed'}",
-        f"Severity assessed: {a.severity or 'not assessed'}",
-        f"Completeness assessed and missing information identified: {a.completeness}",
-        f"Clarifying questions asked: {questions}" if questions else "Clarifying questions: none needed",
-        f"Recommendation provided: {a.recommendation}",
-        f"Triage document written to `{triage_doc_path(n)}`",
-    ]
+    criteria = [f"Issue categorized: {a.category}"]
+    criteria += [f"Priority assigned: {a.priority}"] if a.priority else []
+    criteria += [f"Severity assessed: {a.severity}"] if a.severity else []
+    if a.security:
+        criteria += ["Recognised as a security report: no details requested in public, reporter pointed to "
+                     "private reporting"]
+    else:
+        criteria += [f"Completeness assessed and missing information identified: {a.completeness}",
+                     f"Clarifying questions asked: {questions}" if questions else "Clarifying questions: none needed"]
+    criteria += [f"Recommendation provided: {a.recommendation}", f"Triage document written to `{triage_doc_path(n)}`"]
+    if a.security:
+        facts = [f"- **{key}:** {value}" for key, value in _assessment_rows(a)]
+        body = [f"# Triage issue #{n}: {SECURITY_TITLE}", "## Issue", _issue_line(issue), SECURITY_NOTE,
+                "## Assessment", "\n".join(facts), "## Acceptance Criteria", "\n".join(f"- [x] {c}" for c in criteria)]
+        return _document(meta, body)
     facts = [f"- **Summary:** {_text(a.summary, MAX_TEXT) or 'none'}",
              *(f"- **{key}:** {value}" for key, value in _assessment_rows(a))]
     if a.duplicate_of:
@@ -195,6 +218,10 @@ def triage_spec(*, spec_id: str, issue: IssueText, assessment: Assessment,
         "## Issue",
         _issue_line(issue),
         _quoted(issue.body),
+    ]
+    if issue.answers:
+        body += ["## Reporter's Answers", "\n\n".join(_quoted(answer) for answer in issue.answers)]
+    body += [
         "## Assessment",
         "\n".join(facts),
         "## Missing Information",
@@ -211,18 +238,25 @@ def triage_spec(*, spec_id: str, issue: IssueText, assessment: Assessment,
 
 def triage_document(*, issue: IssueText, assessment: Assessment, labels: Sequence[str],
                     duplicate_url: str | None = None) -> str:
-    """The triage write-up, `.chant/triage/issue-N.md`."""
+    """The triage write-up, `.chant/triage/issue-N.md` (for a security report: only that one was received)."""
     a = assessment
     if a.duplicate_of:
         duplicate = f"[#{a.duplicate_of}]({_url(duplicate_url)})" if duplicate_url else f"#{a.duplicate_of}"
         duplicate += " (labelled as a duplicate, not closed: a maintainer decides)"
     else:
         duplicate = "None found."
+    table = "| Field | Value |\n| --- | --- |\n" + "\n".join(f"| {k} | {v} |" for k, v in _assessment_rows(a))
+    head = _issue_line(issue) + "\n- **Labels:** " + (", ".join(_code(label, 50) for label in labels) or "none")
+    if a.security:
+        parts = [f"# Triage: issue #{issue.number}: {SECURITY_TITLE}", head, "## Assessment", table,
+                 "## Summary", SECURITY_NOTE, "## Recommendation",
+                 f"`{a.recommendation}`: a maintainer handles it privately; no stage runs on the public specs branch."]
+        return "\n\n".join(parts) + "\n"
     parts = [
         f"# Triage: issue #{issue.number}: {_text(issue.title, MAX_TITLE)}",
-        _issue_line(issue) + "\n- **Labels:** " + (", ".join(_code(label, 50) for label in labels) or "none"),
+        head,
         "## Assessment",
-        "| Field | Value |\n| --- | --- |\n" + "\n".join(f"| {k} | {v} |" for k, v in _assessment_rows(a)),
+        table,
         "## Summary",
         _text(a.summary, MAX_TEXT) or "None given.",
         "## Missing Information",
@@ -234,9 +268,14 @@ def triage_document(*, issue: IssueText, assessment: Assessment, labels: Sequenc
         "## Rationale",
         _text(a.rationale, MAX_TEXT) or "None given.",
         "## Recommendation",
-        f"`{a.recommendation}`. Next stage: {_NEXT_STAGE[a.recommendation]}.",
+        f"`{a.recommendation}`. Next stage: {_next_stage(a)}.",
     ]
     return "\n\n".join(parts) + "\n"
+
+
+def redacted(issue: IssueText) -> IssueText:
+    """The issue as a spec may show a security report: its number, link and reporter, none of its text."""
+    return replace(issue, title=SECURITY_TITLE, body=SECURITY_NOTE, answers=())
 
 
 @dataclass(frozen=True)
@@ -263,10 +302,12 @@ def stage_spec(stage: str, *, spec_id: str, issue: IssueText, informed_by: Seque
     targets = stage_target_files(stage, n)
     output = targets[0]
     approval = progress.approval or ({"required": True, "status": "pending"} if spec.approval else None)
+    # Every spec the body names is one this spec depends on: chant orders work by depends_on alone.
+    named = [match.group(1) for path in informed_by if (match := _SPEC_PATH.fullmatch(str(path)))]
     meta: dict[str, Any] = {
         "type": workflow.stage(stage).spec_type,
         "status": progress.status,
-        "depends_on": list(depends_on) or None,
+        "depends_on": list(dict.fromkeys([*depends_on, *named])) or None,
         "labels": [stage, f"issue-{n}"],
         "target_files": targets,
         "prompt": stage,
@@ -277,12 +318,10 @@ def stage_spec(stage: str, *, spec_id: str, issue: IssueText, informed_by: Seque
         "informed_by": [str(path) for path in informed_by] or None,
         "approval": approval,
     }
-    # chant gives the agent only the body, not informed_by, so the body lists the inputs itself.
-    inputs = "\n".join(f"  - {_code(path, 200)}" for path in informed_by) or "  - (none)"
     context = [_issue_line(issue)]
     if requested_by:
         context.append(f"- **Requested by:** {_code(requested_by, 40)}")
-    context += [f"- **Read first:**\n{inputs}", f"- **Write:** `{output}`",
+    context += [f"- **Read first:**\n\n{_inputs(informed_by)}", f"- **Write:** `{output}`",
                 f"- **When done:** tick the boxes below in `{spec_path(spec_id)}` "
                 f"and commit with `chant({spec_id}): <description>`"]
     body = [
@@ -303,6 +342,16 @@ def stage_spec(stage: str, *, spec_id: str, issue: IssueText, informed_by: Seque
     if progress.output:
         body.append(progress.output)
     return _document(meta, body)
+
+
+_SPEC_PATH = re.compile(r"\.chant/specs/(\d{4}-\d{2}-\d{2}-[0-9a-z]{3}-[0-9a-z]{3})\.md")
+
+
+def _inputs(paths: Sequence[str]) -> str:
+    """The files a stage reads first, in a code block (chant gives the agent only the body, not `informed_by`,
+    and a spec id outside code would read to `chant lint` as a dependency the front matter does not state)."""
+    listed = "\n".join(one_line(str(path), 300).replace("`", "'") for path in paths) or "(none)"
+    return "  ```text\n" + "\n".join("  " + line for line in listed.splitlines()) + "\n  ```"
 
 
 def parse_front_matter(text: str) -> tuple[dict, str]:
@@ -337,10 +386,40 @@ def _stage(stage: str) -> _Stage:
     return _STAGES[stage]
 
 
-def _document(meta: dict[str, Any], body: list[str]) -> str:
+class _FrontDumper(_DUMPER):
+    """Front matter as chant reads it: a string holding `---` is double-quoted, so its dashes can be escaped."""
+
+
+def _represent_str(dumper: Any, value: str) -> yaml.ScalarNode:
+    style = '"' if "---" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_FrontDumper.add_representer(str, _represent_str)
+_DASHES = re.compile(r"-{3,}")
+
+
+def front_matter(meta: dict[str, Any]) -> str:
+    """YAML front matter (without its `---` lines) in chant's field order, holding no `---` anywhere.
+
+    chant ends the front matter at the first `---` in the file, even inside a value, so a value such as
+    `a---b` would cut it short. Such a value is written double-quoted with every dash of the run escaped
+    (`\\x2D`), which YAML reads back as the same text.
+    """
     ordered = {key: meta[key] for key in _FIELD_ORDER if meta.get(key) is not None}
-    front = yaml.dump(ordered, Dumper=_DUMPER, sort_keys=False, default_flow_style=False, allow_unicode=True)
-    return f"---\n{front}---\n\n" + "\n\n".join(part for part in body if part) + "\n"
+    return dump_front_matter(ordered)
+
+
+def dump_front_matter(data: dict[str, Any]) -> str:
+    """`data` as YAML with no run of three dashes (see `front_matter`)."""
+    text = yaml.dump(data, Dumper=_FrontDumper, sort_keys=False, default_flow_style=False, allow_unicode=True,
+                     width=1_000_000)
+    # Only a double-quoted scalar can hold three dashes in a row here: keys and list markers never do.
+    return _DASHES.sub(lambda m: "\\x2D" * len(m.group(0)), text)
+
+
+def _document(meta: dict[str, Any], body: list[str]) -> str:
+    return f"---\n{front_matter(meta)}---\n\n" + "\n\n".join(part for part in body if part) + "\n"
 
 
 def _rfc3339(moment: datetime.datetime) -> str:
@@ -380,15 +459,75 @@ def _issue_line(issue: IssueText) -> str:
     return f"- **Issue:** {link}, reported by {_code(issue.author, 40)}"
 
 
+_FENCE_OPEN = re.compile(r"[ \t]{0,3}(`{3,}|~{3,})")
+_BACKTICKS = re.compile(r"`+")
+_INFO = re.compile(r"[^A-Za-z0-9_+.#-]")
+
+
+def _closes(line: str, fence: str) -> bool:
+    """Whether `line` closes a code block opened with `fence` (same character, at least as long)."""
+    stripped = line.strip(" \t")
+    return len(line) - len(line.lstrip(" \t")) <= 3 and len(stripped) >= len(fence) \
+        and stripped == fence[0] * len(stripped)
+
+
+def _blocks(text: str) -> list[tuple[str, str | None]]:
+    """The text as (prose, None) and (code, info string) parts, in order; an unclosed fence runs to the end."""
+    parts: list[tuple[str, str | None]] = []
+    prose: list[str] = []
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines):
+        opening = _FENCE_OPEN.match(lines[i])
+        info = lines[i][opening.end():] if opening else ""
+        if opening is None or (opening.group(1)[0] == "`" and "`" in info):
+            prose.append(lines[i])
+            i += 1
+            continue
+        if prose:
+            parts.append(("\n".join(prose), None))
+            prose = []
+        end = i + 1
+        while end < len(lines) and not _closes(lines[end], opening.group(1)):
+            end += 1
+        parts.append(("\n".join(lines[i + 1:end]), _INFO.sub("", info)[:20]))
+        i = end + 1
+    if prose:
+        parts.append(("\n".join(prose), None))
+    return parts
+
+
 def _quoted(text: str) -> str:
-    """The issue body as a block quote: no line of it can become a heading or a fence of the spec."""
+    """The issue body as a block quote: no line of it can become a heading or a fence of the spec.
+
+    Prose is neutralised; fenced code stays verbatim (only invisible control characters are removed),
+    inside a fence longer than any run of backticks in it, so a traceback reads as it was written.
+    """
     text = text or ""
-    body = neutralize(text[:MAX_REPORT]).strip()
+    body = clean(text[:MAX_REPORT]).strip("\n")
     if len(text) > MAX_REPORT:
         body += "\n… (truncated)"
-    if not body:
+    if not body.strip():
         return "> (no description)"
-    return "\n".join("> " + line if line.strip() else ">" for line in body.splitlines())
+    out: list[str] = []
+    for part, info in _blocks(body):
+        if info is None:
+            out.append(neutralize(part).strip("\n"))
+        else:
+            fence = "`" * max(3, max((len(run) for run in _BACKTICKS.findall(part)), default=0) + 1)
+            out.append(f"{fence}{info}\n{part}\n{fence}" if part else f"{fence}{info}\n{fence}")
+    quoted = "\n".join(part for part in out if part)
+    return "\n".join("> " + line if line.strip() else ">" for line in quoted.splitlines())
+
+
+CHANT_CONFIG_PATH = ".chant/config.md"
+
+
+def chant_config(project: str) -> str:
+    """`.chant/config.md` for the specs branch: what `chant work` needs to run a spec written here."""
+    return (f"---\n{dump_front_matter({'project': {'name': project}})}---\n\n# Chant Configuration\n\n"
+            "Written by chantbot for the specs on this branch. Each spec names its prompt "
+            "(`.chant/prompts/<prompt>.md`), so `chant work <id>` can run it.\n")
 
 
 def set_approval(text: str, *, status: str, by: str, at: str, reason: str | None = None) -> str:
@@ -406,39 +545,11 @@ def set_approval(text: str, *, status: str, by: str, at: str, reason: str | None
     if "## Approval Discussion" not in body:
         body = body.rstrip("\n") + "\n\n## Approval Discussion\n"
     body = body.rstrip("\n") + "\n\n" + entry + "\n"
-    ordered = {key: meta[key] for key in _FIELD_ORDER if meta.get(key) is not None}
-    front = yaml.dump(ordered, Dumper=_DUMPER, sort_keys=False, default_flow_style=False, allow_unicode=True)
-    return f"---\n{front}---\n{body}"
+    return f"---\n{front_matter(meta)}---\n{body}"
 
 
 def add_labels(text: str, extra: Sequence[str]) -> str:
     """The spec with `extra` added to its chant `labels` (kept once each)."""
     meta, body = parse_front_matter(text)
     meta["labels"] = list(dict.fromkeys([*(meta.get("labels") or []), *extra]))
-    ordered = {key: meta[key] for key in _FIELD_ORDER if meta.get(key) is not None}
-    front = yaml.dump(ordered, Dumper=_DUMPER, sort_keys=False, default_flow_style=False, allow_unicode=True)
-    return f"---\n{front}---\n{body}"
-
-
-def release_notes_spec(*, spec_id: str, issue: IssueText, version: str, informed_by: Sequence[str],
-                       requested_by: str | None = None) -> str:
-    """A pending documentation spec that writes the release notes for `version` from the issue's specs."""
-    n = issue.number
-    output = f".chant/release-notes/{version}.md"
-    meta: dict[str, Any] = {"type": "documentation", "status": "pending", "labels": ["release-notes", f"issue-{n}"],
-                            "target_files": [output], "prompt": "document",
-                            "informed_by": [str(p) for p in informed_by] or None}
-    inputs = "\n".join(f"  - {_code(path, 200)}" for path in informed_by) or "  - (none)"
-    context = [_issue_line(issue)] + ([f"- **Requested by:** {_code(requested_by, 40)}"] if requested_by else [])
-    context += [f"- **Read first:**\n{inputs}", f"- **Write:** `{output}`"]
-    body = [
-        f"# Release notes {_text(version, 40)} for issue #{n}: {_text(issue.title, MAX_TITLE)}",
-        "## Context", "\n".join(context),
-        "## Task",
-        f"Write the release notes entry for {_code(version, 40)} in `{output}`: what changed for users, who is "
-        "affected, and any migration steps, taken from the implementation spec's `## Release Notes`.",
-        "## Acceptance Criteria",
-        "- [ ] The entry says what changed, in users' words\n- [ ] Breaking changes and migration steps are "
-        "called out\n- [ ] The entry links the issue",
-    ]
-    return _document(meta, body)
+    return f"---\n{front_matter(meta)}---\n{body}"

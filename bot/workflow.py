@@ -16,6 +16,9 @@ SUBMIT_TOOL = "submit"
 STAGE_LABELS = ("needs-triage", "needs-info", "needs-reproduction", "ready-for-research", "deferred", "researched",
                 "ready-for-implementation", "in-review", "approved")
 
+# Flags: labels beside the stage that change how chantbot handles an issue (keys; each may be renamed).
+FLAG_LABELS = ("security",)
+
 # Where a reproduction may put its test (the repository's own test suites, in the usual layouts).
 TEST_PATHS = ("tests/**", "test/**", "testing/**", "spec/**", "**/tests/**", "**/test/**", "**/__tests__/**",
               "**/test_*.py", "**/*_test.py", "**/*_test.go", "**/*.test.js", "**/*.test.ts", "**/*.spec.js",
@@ -103,6 +106,18 @@ def by_command(command: str) -> Stage | None:
 def started_by(label_key: str) -> Stage | None:
     """The stage a stage-family label starts (by its key), if any."""
     return next((s for s in STAGES if s.start_label == label_key), None)
+
+
+def after_triage(category: str, stage_label: str) -> tuple[str, Stage | None]:
+    """The stage label triage sets (by key) for an issue of `category` whose recommendation maps to
+    `stage_label`, and the stage that label starts.
+
+    A documentation report goes to the document stage, not to reproduction or research.
+    """
+    if category == "documentation" and stage_label in ("needs-reproduction", "ready-for-research",
+                                                       "ready-for-implementation"):
+        return "ready-for-implementation", stage("document")
+    return stage_label, started_by(stage_label)
 
 
 def previous(name: str) -> str | None:

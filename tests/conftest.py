@@ -15,6 +15,7 @@ from bot.fakellm import FakeMessagesAPI
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.simulator import GitHubSimulator, app_key_pair
+from bot.store import open_store
 from bot.writelimit import parse_write_limits
 from tests.databases import _databases, database_url, postgres_url  # noqa: F401 (fixtures for every test)
 
@@ -106,8 +107,9 @@ async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
 class Bot:
     """chantbot running in-process (web and workers) against the simulator."""
 
-    def __init__(self, runtime: Runtime, server: TestServer, sim: GitHubSimulator) -> None:
-        self.runtime, self.server, self.sim = runtime, server, sim
+    def __init__(self, runtime: Runtime, server: TestServer, sim: GitHubSimulator,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.runtime, self.server, self.sim, self.clock = runtime, server, sim, clock
 
     @property
     def url(self) -> str:
@@ -132,7 +134,7 @@ class Bot:
         async def done() -> bool:
             depth = await self.runtime.store.queue_depth()
             due = await self.runtime.store.next_due()
-            return not depth.get("running") and (due is None or due > time.time() + 60)
+            return not depth.get("running") and (due is None or due > self.clock() + 60)
         await eventually(done, timeout)
 
     async def triaged(self, number: int) -> list[dict]:
@@ -156,18 +158,26 @@ def bot_settings(sim: GitHubSimulator, key: KeyPair, db: Path, **overrides: Any)
 
 @pytest.fixture
 async def start_bot(simulator: GitHubSimulator, app_key: KeyPair, tmp_path: Path) -> Callable[..., Awaitable[Bot]]:
-    """Start chantbot in-process; keyword arguments override its settings (and `llm=` its triager)."""
+    """Start chantbot in-process; keyword arguments override its settings (and `llm=` its triager).
+
+    `clock`: chantbot's time (its decisions and its job queue's), e.g. a ManualClock a test moves.
+    """
     started: list[tuple[Runtime, TestServer]] = []
 
     async def start(*, llm: object = None, agent_client: object = None, spec_commit_delay: float = 0.0,
-                    job_lease: float = 15.0, **overrides: Any) -> Bot:
-        runtime = Runtime(bot_settings(simulator, app_key, tmp_path / "bot.db", **overrides), llm=llm,
-                          agent_client=agent_client, spec_commit_delay=spec_commit_delay, job_lease=job_lease)
+                    job_lease: float = 15.0, clock: Callable[[], float] | None = None, **overrides: Any) -> Bot:
+        settings = bot_settings(simulator, app_key, tmp_path / "bot.db", **overrides)
+        store = open_store(settings.database_url, clock=clock) if clock is not None else None
+        runtime = Runtime(settings, store=store, llm=llm, agent_client=agent_client,
+                          spec_commit_delay=spec_commit_delay, job_lease=job_lease)
         await runtime.open()
+        if clock is not None:
+            assert runtime.ctx is not None
+            runtime.ctx.clock = clock
         server = TestServer(runtime.web_app(with_workers=True), host="127.0.0.1")
         await server.start_server()
         started.append((runtime, server))
-        return Bot(runtime, server, simulator)
+        return Bot(runtime, server, simulator, clock or time.time)
 
     yield start
     for runtime, server in reversed(started):

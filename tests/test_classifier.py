@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from bot.assessment import (CATEGORIES, COMPLETENESS, MAX_QUESTIONS, PRIORITIES, RECOMMENDATIONS, SEVERITIES,
                             Candidate, IssueText)
 from bot.classifier import LocalTriager, likely_duplicate, missing_information, rules_only
+from bot.questions import bounded
 
 URL = "https://github.com/acme/widgets/issues/{}"
 THINGS = ("the exporter", "the settings page", "the CLI", "the sync service", "the plugin loader", "the importer")
@@ -162,3 +164,20 @@ def test_from_dict_rejects_something_else():
         LocalTriager.from_dict({"format": "other"})
     with pytest.raises(ValueError):
         LocalTriager.from_dict({**rules_only().to_dict(), "classes": ["bug", "feature"], "weights": {"x": [1.0]}})
+
+
+def test_the_reporters_answers_fill_what_the_body_left_out():
+    vague = issue("The app is broken", "It does not work. Please fix.")
+    answered = replace(vague, answers=("I use widgets 2.3.1 on Ubuntu.",
+                                       "Steps: 1. open a report 2. click Export. Expected a PDF; it crashes:\n"
+                                       "```\nTraceback (most recent call last):\nValueError: bad\n```"))
+    assert {"version", "steps to reproduce"} <= {what for what, _ in missing_information(vague, "bug")}
+    assert missing_information(answered, "bug") == []
+    assessment = rules_only().assess(answered)
+    assert (assessment.recommendation, assessment.questions) == ("needs-reproduction", ())
+
+
+def test_answers_are_bounded_latest_first():
+    many = replace(issue("Broken", "x"), answers=tuple(f"answer {i} " + "y" * 3000 for i in range(20)))
+    kept = bounded(many).answers
+    assert kept[-1].startswith("answer 19") and sum(map(len, kept)) <= 8000 and len(kept) <= 10

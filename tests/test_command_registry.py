@@ -15,7 +15,7 @@ DEFAULT_LEVELS = {
     "retriage": "triage",
     "triage": "triage", "kind": "triage", "priority": "triage", "severity": "triage", "label": "triage",
     "unlabel": "triage", "duplicate": "triage", "defer": "triage", "needs-info": "triage", "close": "triage",
-    "reopen": "triage",
+    "reopen": "triage", "assign": "triage", "unassign": "triage", "security": "triage",
     "reproduce": "write", "research": "write", "implement": "write", "review": "write", "document": "write",
     "approve": "maintain", "reject": "maintain", "release-notes": "maintain",
 }
@@ -33,7 +33,7 @@ def help_rows(text: str) -> dict[str, list[str]]:
 
 def test_default_levels() -> None:
     assert levels() == DEFAULT_LEVELS
-    assert [s.name for s in COMMANDS if s.author_may] == ["retriage"]
+    assert [s.name for s in COMMANDS if s.author_may] == ["retriage", "close"]
 
 
 def test_every_command_is_well_formed() -> None:
@@ -172,3 +172,25 @@ def test_check_args_errors(name: str, args: list[str], message: str) -> None:
 ])
 def test_suggest(typed: str, expected: str | None) -> None:
     assert suggest(typed) == expected
+
+
+def test_a_level_set_by_the_repository_drops_the_authors_exception() -> None:
+    rows = help_rows(help_text({"retriage": "write"}))
+    assert rows["retriage"][2] == "people with write access and above"
+    assert rows["close"][2] == "the issue's author, or people with triage access and above"
+
+
+@pytest.mark.parametrize("args, expected", [
+    ([], ([], None)), (["@octo-cat"], (["octo-cat"], None)), (["octo_cat"], (["octo_cat"], None)),
+    (["@a", "@b"], ([], "x")), (["@-bad"], ([], "x")), (["@" + "a" * 40], ([], "x")),
+])
+def test_assign_takes_one_login_or_none(args, expected) -> None:
+    result, error = check_args(spec_for("assign"), args)
+    assert result == expected[0] and (error is None) == (expected[1] is None)
+    if error:
+        assert "@" not in error.replace("`@octocat`", "")  # a reply never mentions anyone
+
+
+def test_help_lists_what_label_takes() -> None:
+    text = help_text(labels=["bug", "priority: high", "good first issue", "bug"])
+    assert text.endswith("`/label` takes: `bug`, `priority: high`, `good first issue`.")

@@ -96,7 +96,7 @@ async def test_label_outside_the_vocabulary_is_refused(triaged):
     await bot.comment(n, "/label security-approved", user="maint")
     await bot.idle()
     assert "security-approved" not in bot.sim.labels_on(REPO, n)
-    assert "not one of" in replies(bot, n)[0]["body"]
+    assert "neither one of this repository's chantbot labels" in replies(bot, n)[0]["body"]
 
 
 async def test_research_writes_the_stage_spec_and_labels_it(triaged):
@@ -226,3 +226,142 @@ async def test_retriage_runs_at_most_three_times_an_hour_per_issue(triaged):
     await bot.idle()
     [reply] = replies(bot, n)
     assert "Not run" in reply["body"] and "3 times in the last hour" in reply["body"]
+
+
+# -- commands that do what they say ------------------------------------------------------------------------
+async def test_without_a_specs_branch_research_says_nothing_was_started(start_bot):
+    bot = await start_bot()
+    bot.sim.set_file(REPO, ".github/chantbot.yml", "specs_branch: false\n")
+    number = await bot.open_issue(*FEATURE)
+    await bot.triaged(number)
+    await bot.comment(number, "/research", user="writer")
+    await bot.idle()
+    reply = replies(bot, number)[-1]["body"]
+    assert "nothing was started" in reply and "Wrote" not in reply and "chant work" not in reply
+    assert "chant-specs" not in bot.sim.branches(REPO)
+
+
+async def test_a_stage_turned_off_does_not_start(start_bot):
+    bot = await start_bot()
+    bot.sim.set_file(REPO, ".github/chantbot.yml", "stages: {document: false}\n")
+    number = await bot.open_issue(*FEATURE)
+    await bot.triaged(number)
+    await bot.comment(number, "/document", user="writer")
+    await bot.idle()
+    assert "turned off" in replies(bot, number)[-1]["body"]
+    files = bot.sim.files(REPO, branch="chant-specs")
+    assert not any("prompt: document" in text for text in files.values())
+
+
+async def test_a_command_level_set_by_the_repository_binds_the_issues_author_too(start_bot):
+    bot = await start_bot()
+    bot.sim.set_file(REPO, ".github/chantbot.yml", "commands: {retriage: write}\n")
+    number = await bot.open_issue(*FEATURE, user="reporter")
+    await bot.triaged(number)
+    triaged_at = (await bot.runtime.store.issue_state(REPO, number))["triaged_at"]
+    await bot.comment(number, "/retriage", user="reporter")
+    await bot.idle()
+    reply = replies(bot, number)[-1]["body"]
+    assert "Not run: only people with write access and above may run `/retriage`" in reply
+    assert "you have read access here" in reply and "your access here is" not in reply
+    assert (await bot.runtime.store.issue_state(REPO, number))["triaged_at"] == triaged_at
+
+
+async def test_refusals_say_what_access_a_person_has_in_words(triaged):
+    bot, n = triaged
+    await bot.comment(n, "/priority low", user="outsider")
+    await bot.idle()
+    assert "and you have no access to this repository." in replies(bot, n)[-1]["body"]
+
+
+async def test_duplicate_checks_the_original(triaged):
+    bot, n = triaged
+    before = sorted(bot.sim.labels_on(REPO, n))
+    bot.sim.push(REPO, "feature", {"notes.txt": "x\n"}, user="writer")
+    pull = bot.sim.add_pull(REPO, head="feature", title="A change", user="writer")
+    for ref, says in ((f"#{n}", "cannot be a duplicate of itself"), ("#999", "There is no issue #999"),
+                      (f"#{pull['number']}", "is a pull request, not an issue")):
+        await bot.comment(n, f"/duplicate {ref}", user="triager")
+        await bot.idle()
+        assert says in replies(bot, n)[-1]["body"]
+    assert sorted(bot.sim.labels_on(REPO, n)) == before
+
+
+async def test_duplicate_keeps_the_category_a_maintainer_set(triaged):
+    bot, n = triaged
+    other = await bot.open_issue("Export to YAML", "Same request: YAML export, please.", user="someone")
+    await bot.triaged(other)
+    await bot.comment(other, "/kind bug", user="maint")
+    await bot.idle()
+    await bot.comment(other, f"/duplicate #{n}", user="maint")
+    await bot.idle()
+    labels = bot.sim.labels_on(REPO, other)
+    assert "bug" in labels and "duplicate" in labels and "deferred" in labels
+    assert f"Marked as a duplicate of #{n}" in replies(bot, other)[-1]["body"]
+
+
+async def test_label_takes_the_repositorys_own_labels_that_the_config_allows(start_bot):
+    bot = await start_bot()
+    bot.sim.set_file(REPO, ".github/chantbot.yml", "labels: {additional: [good first issue, needs-design]}\n")
+    number = await bot.open_issue(*FEATURE)
+    await bot.triaged(number)
+    await bot.comment(number, "/label Good First Issue", user="triager")
+    await bot.idle()
+    assert "good first issue" in bot.sim.labels_on(REPO, number)
+    await bot.comment(number, "/label needs-design", user="triager")  # allowed, but the repository has no such label
+    await bot.idle()
+    assert "has no label `needs-design`" in replies(bot, number)[-1]["body"]
+    await bot.comment(number, "/label wontfix", user="triager")  # exists, but not allowed
+    await bot.idle()
+    assert "neither one of" in replies(bot, number)[-1]["body"]
+    labels = bot.sim.labels_on(REPO, number)
+    assert "needs-design" not in labels and "wontfix" not in labels
+    assert not any(label["name"] == "needs-design" for label in bot.sim.repo_labels(REPO))
+    await bot.comment(number, "/help", user="outsider")
+    await bot.idle()
+    help_reply = replies(bot, number)[-1]["body"]
+    assert "`/label` takes: `bug`" in help_reply and "`good first issue`, `needs-design`." in help_reply
+
+
+async def test_assign_and_unassign(triaged):
+    bot, n = triaged
+    await bot.comment(n, "/assign @writer", user="triager")
+    await bot.idle()
+    assert [a["login"] for a in bot.sim.issue(REPO, n)["assignees"]] == ["writer"]
+    await bot.comment(n, "/assign @outsider", user="triager")
+    await bot.idle()
+    reply = replies(bot, n)[-1]["body"]
+    assert "`outsider` cannot be assigned" in reply and "@outsider" not in reply.split("\n", 2)[-1]
+    await bot.comment(n, "/assign", user="maint")  # yourself
+    await bot.idle()
+    assert sorted(a["login"] for a in bot.sim.issue(REPO, n)["assignees"]) == ["maint", "writer"]
+    await bot.comment(n, "/unassign writer", user="triager")
+    await bot.idle()
+    assert [a["login"] for a in bot.sim.issue(REPO, n)["assignees"]] == ["maint"]
+    await bot.comment(n, "/assign @writer", user="reporter")  # read access: refused
+    await bot.idle()
+    assert "Not run" in replies(bot, n)[-1]["body"]
+    assert [a["login"] for a in bot.sim.issue(REPO, n)["assignees"]] == ["maint"]
+
+
+async def test_the_issues_author_may_close_it_and_others_may_not(triaged):
+    bot, n = triaged
+    await bot.comment(n, "/close", user="outsider")
+    await bot.idle()
+    assert bot.sim.issue(REPO, n)["state"] == "open" and "Not run" in replies(bot, n)[-1]["body"]
+    await bot.comment(n, "/close", user="reporter")
+    await bot.idle()
+    assert bot.sim.issue(REPO, n)["state"] == "closed"
+
+
+async def test_a_config_problem_in_a_reply_is_for_maintainers_collapsed(start_bot):
+    bot = await start_bot()
+    number = await bot.open_issue(*FEATURE)
+    await bot.triaged(number)
+    bot.runtime.ctx.repos._files.clear()
+    bot.sim.set_file(REPO, ".github/chantbot.yml", "stages: {research: maybe}\n")
+    await bot.comment(number, "/status", user="reporter")
+    await bot.idle()
+    reply = replies(bot, number)[-1]["body"]
+    details = reply.index("<details><summary>For maintainers: a configuration problem</summary>")
+    assert reply.index("stages.research") > details

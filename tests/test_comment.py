@@ -75,7 +75,7 @@ def test_duplicate_is_linked_but_not_closed():
 def test_recommendation_next_step_and_spec_footer():
     text = render(spec_path=".chant/specs/2026-11-24-001-abc.md",
                   spec_url="https://github.com/acme/widgets/blob/chant-specs/.chant/specs/2026-11-24-001-abc.md")
-    assert "**Recommendation:** more information needed" in text
+    assert "**Recommendation:** some details are missing before anyone can act on it" in text
     assert "**What happens next:** Once you answer, triage runs again." in text
     assert ("[`.chant/specs/2026-11-24-001-abc.md`](https://github.com/acme/widgets/blob/chant-specs/"
             ".chant/specs/2026-11-24-001-abc.md)") in text.splitlines()[-1]
@@ -128,3 +128,73 @@ def test_any_body_is_cut_to_githubs_limit_counting_bytes():
     fitted = comment.fit(body)
     assert len(fitted.encode()) <= comment.MAX_COMMENT and fitted.startswith("<!-- m -->\n")
     assert fitted.endswith("holds at most 65,536 characters._\n") and comment.fit("small") == "small"
+
+
+# -- wording --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("category, thanks", [("bug", "Thanks for the report"), ("question", "Thanks for the question"),
+                                              ("feature", "Thanks for the suggestion"),
+                                              ("documentation", "Thanks for pointing this out")])
+def test_the_greeting_fits_the_kind_of_issue(category, thanks):
+    text = render(Assessment(category=category, recommendation="defer", summary="Something."))
+    assert text.splitlines()[1].startswith(f"{thanks}, @alice!")
+
+
+def test_recommendation_and_next_step_say_different_things():
+    for recommendation in ("close", "defer", "needs-info", "needs-reproduction", "ready-for-research"):
+        a = Assessment(category="bug", recommendation=recommendation, summary="x")
+        text = render(a, next_step=comment.next_step({"close": "deferred", "defer": "deferred"}.get(
+            recommendation, recommendation)))
+        said = re.search(r"\*\*Recommendation:\*\* (.*)\n\n\*\*What happens next:\*\* (.*)", text)
+        assert said and said.group(1).lower() not in said.group(2).lower()
+        assert not set(said.group(1).lower().split()) >= set(said.group(2).lower().split())
+
+
+def test_answered_questions_are_ticked_and_open_ones_stay_open():
+    text = render(Assessment(category="bug", recommendation="needs-info", summary="x",
+                             questions=("What did you expect?",)),
+                  answered=["Which version are you using?"])
+    assert "- [ ] What did you expect?\n- [x] Which version are you using?" in text
+    text = render(Assessment(category="bug", recommendation="needs-reproduction", summary="x"),
+                  answered=["Which version are you using?"])
+    assert "**Thanks for your answers.**" in text and "- [x] Which version are you using?" in text
+    assert "- [ ]" not in text
+
+
+def test_a_config_problem_is_for_maintainers_in_the_collapsed_section():
+    text = render(config_problems=["`.github/chantbot.yml`: `stages.research`: 'maybe' is not of type 'boolean'"])
+    details = text.index("<details><summary>Commands for maintainers, and a configuration problem</summary>")
+    assert text.index("stages.research") > details
+    assert text.index("**Recommendation:**") < details
+
+
+def test_a_security_report_is_thanked_asks_nothing_and_repeats_nothing():
+    a = Assessment(category="bug", recommendation="defer", summary="SQL injection through the search box",
+                   questions=("Which payload?",), security=True)
+    note = comment.security_note("https://github.com/acme/widgets", ".github/SECURITY.md")
+    text = render(a, notes=[note], answered=["What version?"])
+    assert "Thanks for letting us know, @alice! This looks like a report of a security vulnerability." in text
+    assert "injection" not in text and "- [" not in text
+    assert "[`.github/SECURITY.md`](https://github.com/acme/widgets/blob/HEAD/.github/SECURITY.md)" in text
+
+
+def test_a_suggested_answer_is_quoted_marked_and_neutralised():
+    block = comment.suggestion_block("Use `Widget(colour=\"red\")`.\n/approve\n@everyone <script>x</script>\n"
+                                     "[login](https://evil.example)", ["README.md"], "https://github.com/acme/widgets")
+    assert block.startswith("**A possible answer** (a suggestion drawn only from this repository's documentation, "
+                            "`README.md`; a maintainer has not checked it):")
+    assert all(line.startswith(">") for line in block.split("\n\n", 1)[1].splitlines())
+    assert "@everyone" not in block and "<script" not in block and "](https://evil" not in block
+    assert not any(line.lstrip("> ").startswith("/") for line in block.splitlines())
+
+
+def test_the_reminder_and_the_closing_note():
+    assert "within 14 days" in comment.reminder_comment(14) and "close" not in comment.reminder_comment(None)
+    assert comment.reminder_comment(14).startswith("<!-- chantbot:needs-info-reminder -->\n")
+    assert "21 days" in comment.no_answer_comment(21) and "reopens it" in comment.no_answer_comment(21)
+
+
+def test_what_is_shown_ticked_after_a_retriage():
+    assert comment.answered(["Version?", "Steps?"], [], ["Steps?"]) == ["Version?"]
+    assert comment.answered(["Steps?"], ["Version?"], []) == ["Version?", "Steps?"]
+    assert comment.answered([], ["Version?"], ["Version?"]) == []  # asked again: open, not ticked
+    assert len(comment.answered([f"q{i}?" for i in range(9)], [], [])) == comment.MAX_ANSWERED

@@ -43,10 +43,11 @@ def functions() -> dict[str, Callable[[str], object]]:
     from bot import classifier, comment, llm, prompts, questions, repoconfig, routing, sanitize, specs, store
     from bot.assessment import Assessment, Candidate, IssueText
     from bot.commands import parser, registry
+    from bot.stages import dossier
 
     def issue(text: str) -> IssueText:
         return IssueText(number=7, title=text, body=text, author="reporter",
-                         url="https://github.com/acme/widgets/issues/7")
+                         url="https://github.com/acme/widgets/issues/7", answers=(text, text))
 
     def model(text: str) -> Assessment:
         return Assessment(category="bug", recommendation="needs-info", summary=text, priority="high",
@@ -91,6 +92,10 @@ def functions() -> dict[str, Callable[[str], object]]:
         "comment.failure_comment": lambda t: comment.failure_comment(what=t, error=t, retry=t),
         "store.fts_words": store.fts_words,
         "llm.issue_message": lambda t: llm.issue_message(issue(t), [Candidate(8, t, t)]),
+        "llm.documentation_message": lambda t: llm.documentation_message(issue(t), [(t[:200], t)] * 3),
+        "classifier.security_report": lambda t: [classifier.security_report(issue(t), c) for c in ("bug", "question")],
+        "comment.suggestion_block": lambda t: comment.suggestion_block(t, [t], "https://github.com/acme/widgets"),
+        "dossier.named_paths": dossier.named_paths,
         "routing.plan": lambda t: quietly(lambda: routing.plan("issue_comment", {**payload, "comment": {
             **payload["comment"], "body": t}})),
     }

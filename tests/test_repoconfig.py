@@ -102,3 +102,18 @@ def test_problems_are_few_and_short_however_wrong_the_file_is():
     config, problems = parse(text)
     assert config == RepoConfig()
     assert 1 < len(problems) <= 11 and all(len(p) <= 300 for p in problems)
+
+
+def test_needs_info_and_additional_labels():
+    config, problems = parse("needs_info: {remind_after: 3, close_after: false}\n"
+                             "labels: {additional: [good first issue, help wanted]}\n")
+    assert problems == []
+    assert (config.remind_after, config.close_after) == (3, None)
+    assert config.additional("Good First Issue") == "good first issue" and config.additional("wontfix") is None
+    assert config.family_of("good first issue") is None  # not chantbot's vocabulary: nothing applies it but /label
+    defaults = RepoConfig()
+    assert (defaults.remind_after, defaults.close_after, defaults.additional_labels) == (7, 14, ())
+    assert defaults.label("flags", "security") == "security" and "security" in defaults.vocabulary()
+    _, problems = parse("needs_info: {close_after: 0, remind_after: never}\n")
+    text = "\n".join(problems)
+    assert "`needs_info.close_after`: 0 is less than the minimum of 1" in text and "`needs_info.remind_after`" in text

@@ -111,7 +111,8 @@ async def test_claude_triages_when_a_key_is_set(start_bot, fake_llm):
     second = await bot.open_issue("How do I turn on verbose logging?", "Is there an option for more output?")
     await eventually(lambda: bot.bot_comments(first) and bot.bot_comments(second))
     await bot.idle()
-    assert fake_llm.usage["requests"] == 2
+    triages = [r for r in fake_llm.requests if r["body"]["tool_choice"]["name"] == "record_triage"]
+    assert len(triages) == 2
     assert fake_llm.usage["cache_read_input_tokens"] > 0  # the static prompt is served from the cache
     assert "question" in bot.sim.labels_on(REPO, second)
 
@@ -245,3 +246,19 @@ async def test_links_images_and_hidden_characters_in_model_text_never_reach_the_
     assert "\u202e" not in body and "\u202c" not in body and "Saving kcilc crashes" in body
     assert "`pip install 'widgets<2'`" in body  # code keeps its text
     assert "[the docs](https://github.com/acme/widgets/blob/main/README.md)" in body  # the repository's own link
+
+
+async def test_the_specs_branch_carries_what_chant_work_needs(start_bot):
+    from bot import prompts
+    bot = await start_bot()
+    override = "---\nname: reproduce\n---\nReproduce it our way: {{spec.description}}\n"
+    bot.sim.set_file(REPO, ".chant/prompts/reproduce.md", override)
+    number = await bot.open_issue(*BUG)
+    await bot.triaged(number)
+    files = bot.sim.files(REPO, branch="chant-specs")
+    named = {parse_front_matter(t)[0]["prompt"] for p, t in files.items() if p.startswith(".chant/specs/")}
+    assert named == {"triage", "reproduce"}
+    assert files[".chant/prompts/triage.md"] == prompts.packaged_text("triage")
+    assert files[".chant/prompts/reproduce.md"] == override  # the repository's own prompt, as chantbot used it
+    meta, _ = parse_front_matter(files[".chant/config.md"])
+    assert meta == {"project": {"name": "widgets"}}

@@ -10,6 +10,7 @@ from typing import Mapping, Sequence
 from bot import workflow
 from bot.assessment import CATEGORIES, PRIORITIES, SEVERITIES
 from bot.commands.permissions import describe
+from bot.sanitize import code_span
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,8 @@ class CommandSpec:
     help: str
     min_role: str  # "anyone" | "read" | "triage" | "write" | "maintain" | "admin"
     author_may: bool = False  # the issue's author may run it whatever their role
-    arg_kind: str = "none"  # none | category | priority | severity | label | issue | reason | reason-required | version
+    arg_kind: str = "none"  # none | category | priority | severity | label | issue | reason | reason-required |
+    # version | login (optional: the person who runs it)
     stage: str | None = None  # the workflow stage a stage command starts
 
 
@@ -41,15 +43,22 @@ COMMANDS: tuple[CommandSpec, ...] = (
                 arg_kind="priority"),
     CommandSpec("severity", "/severity <" + "|".join(SEVERITIES) + ">", "Set the severity", "triage",
                 arg_kind="severity"),
-    CommandSpec("label", "/label <name>", "Add a label from the repository's chantbot vocabulary", "triage",
-                arg_kind="label"),
+    CommandSpec("label", "/label <name>", "Add a label of chantbot's vocabulary or `labels.additional` (listed below)",
+                "triage", arg_kind="label"),
     CommandSpec("unlabel", "/unlabel <name>", "Remove a label", "triage", arg_kind="label"),
     CommandSpec("duplicate", "/duplicate #N", "Mark as a duplicate of issue #N (it stays open until closed)",
                 "triage", arg_kind="issue"),
     CommandSpec("defer", "/defer", "Defer: keep the issue for later, outside the workflow", "triage"),
     CommandSpec("needs-info", "/needs-info", "Mark the issue as waiting for the reporter's answers", "triage"),
-    CommandSpec("close", "/close [reason]", "Close the issue, with an optional reason", "triage", arg_kind="reason"),
+    CommandSpec("close", "/close [reason]", "Close the issue, with an optional reason", "triage", author_may=True,
+                arg_kind="reason"),
     CommandSpec("reopen", "/reopen", "Reopen the issue", "triage"),
+    CommandSpec("assign", "/assign [login]", "Assign someone who can be assigned here (default: you)", "triage",
+                arg_kind="login"),
+    CommandSpec("unassign", "/unassign [login]", "Remove someone from the assignees (default: you)", "triage",
+                arg_kind="login"),
+    CommandSpec("security", "/security", "Handle as a security report: privately, nothing of it on the specs branch",
+                "triage"),
     *(_stage(stage) for stage in workflow.STAGES if stage.agent),
     CommandSpec("approve", "/approve", "Approve the change: `chantbot/approval` turns green on the pull request's "
                 "head", "maintain"),
@@ -63,6 +72,7 @@ _BY_NAME = {spec.name: spec for spec in COMMANDS}
 _ALIASES = {"enhancement": "feature", "docs": "documentation"}
 _ISSUE = re.compile(r"#?(\d+)|https?://[^\s/]+/[^\s/]+/[^\s/]+/issues/(\d+)(?:[/?#]\S*)?", re.I)
 _VERSION = re.compile(r"v?\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?")
+_LOGIN = re.compile(r"@?([A-Za-z0-9](?:[A-Za-z0-9_-]{0,38}))")
 MAX_ARGUMENTS = 50  # words of a command line looked at; reasons and labels are short
 MAX_ARGUMENT = 200
 _INTRO = ("Write a command at the start of its own line in a comment; several may follow one another. "
@@ -88,6 +98,12 @@ def levels(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
         if _key(name) in result:
             result[_key(name)] = level
     return result
+
+
+def author_may(spec: CommandSpec, overrides: Mapping[str, str] | None = None) -> bool:
+    """Whether the issue's author may run the command whatever their role: not when the repository sets the
+    command's role itself (`commands: {retriage: write}` means people with write access and above)."""
+    return spec.author_may and not any(_key(name) == spec.name for name in (overrides or {}))
 
 
 def _choice(spec: CommandSpec, args: Sequence[str], vocabulary: tuple[str, ...]) -> tuple[list[str], str | None]:
@@ -122,6 +138,12 @@ def check_args(spec: CommandSpec, args: Sequence[str]) -> tuple[list[str], str |
         if text:
             return [text], None
         return ([], None) if kind == "reason" else ([], f"`/{spec.name}` needs a reason.")
+    if kind == "login":
+        if not args:
+            return [], None
+        match = _LOGIN.fullmatch(text)
+        return ([match.group(1)], None) if len(args) == 1 and match else \
+            ([], f"`/{spec.name}` takes one GitHub login, like `@octocat`, or nothing for yourself.")
     if kind == "version":
         if len(args) == 1 and _VERSION.fullmatch(args[0]):
             return [args[0]], None
@@ -141,12 +163,16 @@ def suggest(name: str) -> str | None:
     return close[0] if close else None
 
 
-def help_text(overrides: Mapping[str, str] | None = None) -> str:
-    """Markdown table of every command, what it does and who may run it (with the repository's overrides)."""
+def help_text(overrides: Mapping[str, str] | None = None, *, labels: Sequence[str] = ()) -> str:
+    """Markdown table of every command, what it does and who may run it (with the repository's overrides),
+    then the labels `/label` takes in the repository."""
     minimum = levels(overrides)
     rows = ["| command | what it does | who may run it |", "| --- | --- | --- |"]
     for spec in COMMANDS:
         usage = spec.usage.replace("|", "\\|")  # a pipe would split the table cell, even inside a code span
-        who = describe(minimum[spec.name], author_may=spec.author_may)
+        who = describe(minimum[spec.name], author_may=author_may(spec, overrides))
         rows.append(f"| `{usage}` | {spec.help} | {who} |")
-    return _INTRO + "\n\n" + "\n".join(rows)
+    text = _INTRO + "\n\n" + "\n".join(rows)
+    if labels:
+        text += "\n\n`/label` takes: " + ", ".join(code_span(name, 50) for name in dict.fromkeys(labels)) + "."
+    return text

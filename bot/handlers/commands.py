@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import logging
 import math
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
@@ -21,7 +22,8 @@ from bot.services import config as configs
 from bot.services import labelling
 from bot.services.issues import repo_of
 from bot.services.roles import role_of
-from bot.services.triage import triage_issue
+from bot.services import reporter
+from bot.services.triage import label_choices, triage_issue
 from bot.stages import gate, runner
 from bot.repoconfig import RepoConfig
 from bot.routing import is_bot
@@ -95,7 +97,7 @@ class Call:
 
 
 async def _help(c: Call) -> None:
-    c.say(registry.help_text(c.config.commands))
+    c.say(registry.help_text(c.config.commands, labels=label_choices(c.config)))
 
 
 async def _status(c: Call) -> None:
@@ -114,11 +116,24 @@ async def _family(c: Call) -> None:
 
 async def _label(c: Call) -> None:
     family = c.config.family_of(c.args[0])
-    if family is None:
-        c.say(f"{code_span(c.args[0], 50)} is not one of this repository's chantbot labels, so chantbot will not "
-              "apply it. `/help` lists the vocabulary commands.")
+    if family is not None:
+        await relabel(c.ctx, c.gh, c.repo, c.issue, c.config, {family: c.args[0]})
         return
-    await relabel(c.ctx, c.gh, c.repo, c.issue, c.config, {family: c.args[0]})
+    name = c.config.additional(c.args[0])
+    if name is None:
+        c.say(f"{code_span(c.args[0], 50)} is neither one of this repository's chantbot labels nor one that "
+              "`labels.additional` in `.github/chantbot.yml` allows, so chantbot will not apply it. `/help` lists "
+              "the labels `/label` takes.")
+        return
+    try:
+        found = await c.gh.getitem(f"/repos/{c.repo}/labels/{urllib.parse.quote(name, safe='')}")
+    except BadRequest as exc:
+        if int(exc.status_code) != 404:
+            raise
+        c.say(f"This repository has no label {code_span(name, 50)}, so nothing was added; chantbot does not create "
+              "labels outside its vocabulary.")
+        return
+    await issueops.apply_labels(c.gh, c.repo, c.number, labels.LabelPlan((found["name"],), (), frozenset()))
 
 
 async def _unlabel(c: Call) -> None:
@@ -127,14 +142,44 @@ async def _unlabel(c: Call) -> None:
 
 
 async def _duplicate(c: Call) -> None:
-    await relabel(c.ctx, c.gh, c.repo, c.issue, c.config, {"category": c.config.label("category", "duplicate"),
-                                                           "stage": c.config.label("stage", "deferred")})
-    c.say(f"Marked as a duplicate of #{c.args[0]}. The issue stays open until a maintainer closes it.")
+    original = int(c.args[0])
+    if original == c.number:
+        c.say("An issue cannot be a duplicate of itself; nothing was changed.")
+        return
+    try:
+        other = await c.gh.getitem(f"/repos/{c.repo}/issues/{original}")
+    except BadRequest as exc:
+        if int(exc.status_code) not in (404, 410):
+            raise
+        c.say(f"There is no issue #{original} in this repository; nothing was changed.")
+        return
+    if other.get("pull_request"):
+        c.say(f"#{original} is a pull request, not an issue; nothing was changed.")
+        return
+    duplicate = c.config.label("category", "duplicate")
+    state = await c.ctx.store.issue_state(c.repo, c.number)
+    owned = set(state.get("owned_labels", []))
+    current = labelling.names(c.issue)
+    theirs = [n for n in current & set(c.config.labels["category"].values()) if n not in owned and n != duplicate]
+    if theirs:  # a maintainer chose the category: it stays, and the duplicate label joins it
+        await relabel(c.ctx, c.gh, c.repo, c.issue, c.config, {"stage": c.config.label("stage", "deferred")})
+        if duplicate not in current:
+            await c.ctx.repos.ensure_labels(c.gh, c.repo, [duplicate], c.config)
+            await issueops.apply_labels(c.gh, c.repo, c.number, labels.LabelPlan((duplicate,), (), frozenset()))
+    else:
+        await relabel(c.ctx, c.gh, c.repo, c.issue, c.config, {"category": duplicate,
+                                                               "stage": c.config.label("stage", "deferred")})
+    c.say(f"Marked as a duplicate of #{original}. The issue stays open until a maintainer closes it.")
 
 
 async def _stage_label(c: Call) -> None:
     key = "deferred" if c.command.name == "defer" else "needs-info"
     await relabel(c.ctx, c.gh, c.repo, c.issue, c.config, {"stage": c.config.label("stage", key)})
+    if key == "needs-info":  # the wait for the reporter's answers starts: one reminder, then closing
+        state = await c.ctx.store.issue_state(c.repo, c.number)
+        reporter.start_waiting(state, c.ctx.clock())
+        await c.ctx.store.save_issue_state(c.repo, c.number, state)
+        await reporter.schedule_sweep(c.ctx, c.repo, c.installation_id, c.config)
 
 
 async def _close(c: Call) -> None:
@@ -146,6 +191,51 @@ async def _close(c: Call) -> None:
 
 async def _reopen(c: Call) -> None:
     await c.gh.patch(f"/repos/{c.repo}/issues/{c.number}", data={"state": "open"})
+
+
+async def _assign(c: Call) -> None:
+    login = c.args[0] if c.args else c.actor
+    try:
+        await c.gh.getitem(f"/repos/{c.repo}/assignees/{urllib.parse.quote(login)}")  # 204: may be assigned
+    except BadRequest as exc:
+        if int(exc.status_code) != 404:
+            raise
+        c.say(f"{code_span(login, 40)} cannot be assigned to issues in this repository, so the issue was not "
+              "assigned.")
+        return
+    await c.gh.post(f"/repos/{c.repo}/issues/{c.number}/assignees", data={"assignees": [login]})
+
+
+async def _unassign(c: Call) -> None:
+    login = c.args[0] if c.args else c.actor
+    assigned = {(a or {}).get("login", "").lower() for a in c.issue.get("assignees") or []}
+    if login.lower() not in assigned:
+        c.say(f"{code_span(login, 40)} is not assigned to this issue; nothing was changed.")
+        return
+    await c.gh.delete(f"/repos/{c.repo}/issues/{c.number}/assignees", data={"assignees": [login]})
+
+
+async def _security(c: Call) -> None:
+    triaged = await triage_issue(c.ctx, c.gh, c.repo, c.number, installation_id=c.installation_id,
+                                 attempt=c.job.attempts + 1, security=True)
+    if not triaged:  # closed, or triage is off: the issue is marked, and the next triage treats it as one
+        state = await c.ctx.store.issue_state(c.repo, c.number)
+        state["security"] = True
+        await c.ctx.store.save_issue_state(c.repo, c.number, state)
+    issue = await c.gh.getitem(f"/repos/{c.repo}/issues/{c.number}")
+    want = {"flags": c.config.label("flags", "security")}
+    if not labelling.names(issue) & {c.config.label("priority", p) for p in ("critical", "high")}:
+        want["priority"] = c.config.label("priority", "high")
+    await labelling.relabel(c.ctx, c.gh, c.repo, c.number, c.config, want, by_person=True)
+    done = ["Marked as a security report: the security label, priority high or above, and no stage will run."]
+    if triaged:
+        done.append("The triage comment now asks the reporter to report details privately and asks nothing in "
+                    "public.")
+        if c.config.specs_branch:
+            done.append("The triage spec and document on the specs branch now record only that a security report "
+                        "was received, and its pending stage specs are cancelled without the report's text; earlier "
+                        "commits of the specs branch still hold what was written before.")
+    c.say(" ".join(done))
 
 
 async def _stage(c: Call) -> None:
@@ -168,6 +258,7 @@ EFFECTS: dict[str, Callable[[Call], Awaitable[None]]] = {
     "help": _help, "status": _status, "retriage": _retriage, "triage": _retriage,
     "kind": _family, "priority": _family, "severity": _family, "label": _label, "unlabel": _unlabel,
     "duplicate": _duplicate, "defer": _stage_label, "needs-info": _stage_label, "close": _close, "reopen": _reopen,
+    "assign": _assign, "unassign": _unassign, "security": _security,
     **{name: _stage for name in workflow.AGENT_STAGES}, "approve": _decide, "reject": _decide,
     "release-notes": _release_notes,
 }
@@ -232,11 +323,12 @@ async def handle(ctx: Context, gh: GitHubAPI, event: sansio.Event, job: Job, fou
             for person in people:
                 if person not in roles:
                     roles[person] = await role_of(ctx, gh, repo, person)
+        author_may = registry.author_may(spec, config.commands)
         refused = [p for p in people if not permissions.allowed(minimum, roles.get(p, "none"),
                                                                 is_author=p == issue["user"]["login"],
-                                                                author_may=spec.author_may)]
+                                                                author_may=author_may)]
         if refused:
-            reply.say(command, refusal(spec.name, permissions.describe(minimum, author_may=spec.author_may),
+            reply.say(command, refusal(spec.name, permissions.describe(minimum, author_may=author_may),
                                        people, roles))
             continue
         args, error = registry.check_args(spec, command.args)
@@ -257,8 +349,8 @@ async def handle(ctx: Context, gh: GitHubAPI, event: sansio.Event, job: Job, fou
     if ignored:
         reply.parts.append(f"{len(ignored)} more command(s) in this comment were not run: chantbot runs at most "
                            f"{parser.MAX_PER_COMMENT} commands from one comment. Post the others in a new comment.")
-    if problems:
-        reply.parts.append(comments.config_problem_lines(problems))
+    if problems:  # for maintainers, collapsed: whoever ran the command may be the reporter
+        reply.parts.append(comments.config_problem_block(problems))
     if reply.parts:
         marker = reply_marker(int(comment["id"]), found)
         body = comments.fit_parts(marker, reply.parts)
@@ -271,7 +363,9 @@ async def handle(ctx: Context, gh: GitHubAPI, event: sansio.Event, job: Job, fou
 def refusal(name: str, who: str, people: list[str], roles: dict[str, str]) -> str:
     """Why a command did not run, naming each person's access (as code: a reply pings nobody)."""
     if len(people) == 1:
-        return f"Not run: only {who} may run `/{name}`; your access here is {roles.get(people[0], 'none')}."
+        role = roles.get(people[0], "none")
+        have = "you have no access to this repository" if role == "none" else f"you have {role} access here"
+        return f"Not run: only {who} may run `/{name}`, and {have}."
     actor, author = people
     return (f"Not run: only {who} may run `/{name}`. It was added by {code_span(actor, 40)}'s edit of "
             f"{code_span(author, 40)}'s comment, and a command added by an edit runs only if both may run it "

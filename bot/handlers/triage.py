@@ -1,16 +1,22 @@
-"""Triage events: new and reopened issues are triaged; substantial edits and reporters' answers re-triaged;
-people's category labels and closed issues teach the local triager."""
+"""Triage events: new and reopened issues are triaged; substantial edits and reporters' answers re-triaged (an
+early one a little later); a reporter's answer reopens an issue closed for want of it; people's category labels
+and closed issues teach the local triager."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from gidgethub import routing, sansio
 from gidgethub.abc import GitHubAPI
 
+from bot import jobs
+from bot.commands import parser
 from bot.context import Context
+from bot.routing import is_bot
 from bot.services import config as configs
+from bot.services import reporter
 from bot.services.issues import issue_text, repo_of
 from bot.services.triage import triage_issue
 from bot.store import Job
@@ -36,13 +42,24 @@ def substantial_edit(old: str, new: str) -> bool:
     return added >= 80 or added >= 0.3 * max(len(old), 1)
 
 
-async def follow_up(ctx: Context, gh: GitHubAPI, event: sansio.Event, job: Job) -> None:
-    repo, number = repo_of(event), int(event.data["issue"]["number"])
+async def follow_up(ctx: Context, gh: GitHubAPI, repo: str, number: int, installation_id: int, *,
+                    attempt: int = 1) -> None:
+    """Re-triage after the reporter's answer or edit: now, or once FOLLOW_UP_INTERVAL has passed since the last
+    triage (a delayed job: an early answer is read then, never dropped)."""
     state = await ctx.store.issue_state(repo, number)
-    if not state.get("triaged_at") or ctx.clock() - state["triaged_at"] < FOLLOW_UP_INTERVAL:
+    if not state.get("triaged_at"):
+        return  # the first triage has not run yet, and it will read the issue as it is then
+    wait = state["triaged_at"] + FOLLOW_UP_INTERVAL - ctx.clock()
+    if wait > 0:
+        await ctx.store.enqueue(jobs.RETRIAGE, f"{repo}#{number}", {"repo": repo, "number": number},
+                                installation_id=installation_id, delay=wait, unique=True)
         return
-    await triage_issue(ctx, gh, repo, number, installation_id=int(event.data["installation"]["id"]),
-                       attempt=job.attempts)
+    await triage_issue(ctx, gh, repo, number, installation_id=installation_id, attempt=attempt)
+
+
+async def deferred(ctx: Context, gh: GitHubAPI, payload: dict[str, Any], installation_id: int) -> None:
+    """The `retriage` job: the re-triage an early answer waited for."""
+    await triage_issue(ctx, gh, payload["repo"], int(payload["number"]), installation_id=installation_id, attempt=2)
 
 
 @router.register("issues", action="edited")
@@ -50,26 +67,45 @@ async def on_edited(event: sansio.Event, gh: GitHubAPI, *args: Any, ctx: Context
     old = (event.data.get("changes") or {}).get("body", {}).get("from")
     if old is None or not substantial_edit(old, event.data["issue"].get("body") or ""):
         return
-    await follow_up(ctx, gh, event, job)
+    await follow_up(ctx, gh, repo_of(event), int(event.data["issue"]["number"]),
+                    int(event.data["installation"]["id"]), attempt=job.attempts)
 
 
 @router.register("issue_comment", action="created")
 async def on_reporter_answer(event: sansio.Event, gh: GitHubAPI, *args: Any, ctx: Context, job: Job,
                              **kwargs: Any) -> None:
+    """The reporter's comment: reopen an issue chantbot closed for want of their answers, and re-triage; re-triage
+    when the issue waits for their answers (a comment holding commands is left to the commands, `/retriage`
+    among them)."""
     issue, comment = event.data["issue"], event.data["comment"]
-    if comment["user"]["login"] != issue["user"]["login"]:
+    if comment["user"]["login"] != issue["user"]["login"] or is_bot(comment.get("user")) or issue.get("pull_request"):
         return
-    config, _ = await configs.load(ctx, gh, repo_of(event))
+    repo, number, installation_id = repo_of(event), int(issue["number"]), int(event.data["installation"]["id"])
+    if issue.get("state") == "closed":
+        if await reporter.reopen(ctx, gh, repo, issue):
+            await triage_issue(ctx, gh, repo, number, installation_id=installation_id, attempt=2)
+        return
+    if await asyncio.to_thread(parser.parse, comment.get("body") or ""):
+        return
+    config, _ = await configs.load(ctx, gh, repo)
     if config.label("stage", "needs-info") not in {label["name"] for label in issue.get("labels", [])}:
         return
-    await follow_up(ctx, gh, event, job)
+    await follow_up(ctx, gh, repo, number, installation_id, attempt=job.attempts)
 
 
 @router.register("issues", action="labeled")
 async def on_labeled(event: sansio.Event, gh: GitHubAPI, *args: Any, ctx: Context, **kwargs: Any) -> None:
-    """A person's category label teaches the local triager (stage labels are the stage runner's)."""
+    """A person's category label teaches the local triager; a person's `needs-info` starts the wait for the
+    reporter's answers (other stage labels are the stage runner's)."""
     repo, issue_json, name = repo_of(event), event.data["issue"], event.data["label"]["name"]
     config, _ = await configs.load(ctx, gh, repo)
+    if name == config.label("stage", "needs-info") and not is_bot(event.data.get("sender")):
+        number = int(issue_json["number"])
+        state = await ctx.store.issue_state(repo, number)
+        reporter.start_waiting(state, ctx.clock())
+        await ctx.store.save_issue_state(repo, number, state)
+        await reporter.schedule_sweep(ctx, repo, int(event.data["installation"]["id"]), config)
+        return
     category = {v: k for k, v in config.labels["category"].items()}.get(name)
     if category and category != "duplicate":
         issue = issue_text(issue_json)

@@ -28,8 +28,8 @@ async def relabel(ctx: Context, gh: GitHubAPI, repo: str, number: int, config: R
     plan = labels.plan(now, owned, want, config, override_people=by_person, release=tuple(release))
     await ctx.repos.ensure_labels(gh, repo, list(plan.add), config)
     await issueops.apply_labels(gh, repo, number, plan)
-    if by_person:
-        state["owned_labels"] = sorted(set(owned) - set(plan.remove) - set(plan.add))
+    if by_person:  # every label the person named is theirs now, even one chantbot had set before
+        state["owned_labels"] = sorted(set(owned) - set(plan.remove) - set(plan.add) - set(want.values()))
     else:
         state["owned_labels"] = sorted(plan.owned)
     await ctx.store.save_issue_state(repo, number, state)

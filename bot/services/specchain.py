@@ -7,11 +7,14 @@ import random
 
 from gidgethub.abc import GitHubAPI
 
-from bot import jobs, specs, workflow
+from bot import jobs, prompts, specs, workflow
 from bot.assessment import IssueText
 from bot.context import Context
 from bot.repoconfig import RepoConfig
+from bot.stages.dossier import named_paths
 from bot.store import SpecRecord
+
+MAX_TRACKED = 20
 
 
 async def record(ctx: Context, repo: str, number: int, stage: str, *, status: str) -> SpecRecord:
@@ -47,18 +50,36 @@ async def queue_files(ctx: Context, repo: str, installation_id: int, config: Rep
     return True
 
 
-async def pending_spec(ctx: Context, repo: str, issue: IssueText, stage: str, config: RepoConfig,
+async def pending_spec(ctx: Context, gh: GitHubAPI, repo: str, issue: IssueText, stage: str, config: RepoConfig,
                        *, requested_by: str | None = None) -> tuple[SpecRecord, dict[str, str]]:
-    """The pending spec that starts `stage`: informed by (and depending on) the specs before it."""
+    """The pending spec that starts `stage`: informed by (and depending on) the specs before it; a
+    documentation spec also names the files it tracks."""
     order = list(workflow.CHAIN)
     before = [r for r in [await ctx.store.spec_for(repo, issue.number, s) for s in order[:order.index(stage)]] if r]
     informed = [r.path for r in before]
-    if stage in ("reproduce", "research") and any(r.stage == "triage" for r in before):
+    if stage in ("reproduce", "research", "document") and any(r.stage == "triage" for r in before):
         informed.append(specs.triage_doc_path(issue.number))
     made = await record(ctx, repo, issue.number, stage, status="pending")
+    tracks = await tracked(ctx, gh, repo, issue) if stage == "document" else []
     text = specs.stage_spec(stage, spec_id=made.spec_id, issue=issue, informed_by=informed[-2:] or [issue.url],
-                            requested_by=requested_by, depends_on=[r.spec_id for r in before][-2:])
+                            requested_by=requested_by, depends_on=[r.spec_id for r in before][-2:],
+                            progress=specs.Progress(tracks=tuple(tracks)))
     return made, {made.path: text}
+
+
+async def tracked(ctx: Context, gh: GitHubAPI, repo: str, issue: IssueText) -> list[str]:
+    """What a documentation spec tracks (chant's `tracks`): the files the issue's implementation changed, else
+    the repository files the report names."""
+    for run in reversed(await ctx.store.runs_for_issue(repo, issue.number)):
+        if run.stage == "implement" and run.status == "done" and run.data.get("written"):
+            return [str(path) for path in run.data["written"]][:MAX_TRACKED]
+    found = []
+    for path in named_paths(f"{issue.title}\n{issue.body}"):
+        if await ctx.repos.file(gh, repo, path) is not None:
+            found.append(path)
+        if len(found) >= MAX_TRACKED:
+            break
+    return found
 
 
 def url(issue_url: str, config: RepoConfig, path: str) -> str | None:
@@ -69,7 +90,8 @@ def url(issue_url: str, config: RepoConfig, path: str) -> str | None:
 
 
 async def commit_pending(ctx: Context, gh: GitHubAPI, repo: str) -> None:
-    """Commit every queued file of the repository to its specs branch (one commit per branch)."""
+    """Commit every queued file of the repository to its specs branch (one commit per branch), with the chant
+    files `chant work` needs to run the specs committed."""
     from bot import specbranch
 
     pending = await ctx.store.pending_files(repo)
@@ -77,6 +99,40 @@ async def commit_pending(ctx: Context, gh: GitHubAPI, repo: str) -> None:
     for item in pending:
         by_branch.setdefault(item.branch, {})[item.path] = (item.id, item.content)  # newest text wins
     for branch, files in by_branch.items():
+        texts = {p: text for p, (_, text) in files.items()}
         message = f"chantbot: {len(files)} spec file(s)"
-        await specbranch.commit_files(gh, repo, branch, {p: text for p, (_, text) in files.items()}, message)
+        texts = {**await chant_files(ctx, gh, repo, texts), **texts}
+        await specbranch.commit_files(gh, repo, branch, texts, message)
     await ctx.store.mark_committed(item.id for item in pending)
+
+
+async def chant_files(ctx: Context, gh: GitHubAPI, repo: str, files: dict[str, str]) -> dict[str, str]:
+    """What `chant work <id>` needs beside the specs in `files`: `.chant/config.md` and the prompt each spec
+    names (`.chant/prompts/<name>.md`). The repository's own files win (copied from its default branch, where
+    chantbot reads its prompt overrides); chantbot's are written where it has none. Unchanged files cost no
+    commit: the tree is the same."""
+    names = set()
+    for path, text in files.items():
+        if path.startswith(".chant/specs/"):
+            try:
+                prompt = specs.parse_front_matter(text)[0].get("prompt")
+            except ValueError:
+                continue
+            if isinstance(prompt, str):
+                names.add(prompt)
+    if not names:
+        return {}
+    wanted = {specs.CHANT_CONFIG_PATH: specs.chant_config(repo.rsplit("/", 1)[-1])}
+    for name in sorted(names):
+        try:
+            wanted[prompts.override_path(name)] = prompts.packaged_text(name)
+        except ValueError:
+            continue  # not a prompt chantbot ships
+    out = {}
+    for path, ours in wanted.items():
+        theirs = await ctx.repos.file(gh, repo, path)
+        if theirs is None:
+            out[path] = ours
+        elif theirs.text is not None:  # too large to read: the branch keeps what it has
+            out[path] = theirs.text
+    return out

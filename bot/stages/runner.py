@@ -27,6 +27,7 @@ from bot.services import config as configs
 from bot.services import labelling, specchain
 from bot.specbranch import build_commit, ensure_branch
 from bot.stages import agent, ci, documents, dossier, git, results, view
+from bot.stages.dossier import named_paths
 from bot.stages.tools import Result, Workspace
 from bot.store import Run
 
@@ -94,10 +95,16 @@ async def start(ctx: Context, gh: GitHubAPI, *, repo: str, issue: dict[str, Any]
     if not config.specs_branch:
         return Started(False, f"This repository keeps no specs branch (`specs_branch: false`), so chantbot has "
                               f"nowhere to record the {stage} stage; nothing was started.")
+    if config.label("flags", "security") in labelling.names(issue):
+        return Started(False, f"This issue is marked as a security report (`{config.label('flags', 'security')}`), "
+                              f"so chantbot runs no stage for it: a {stage} spec on the public specs branch would "
+                              "repeat the report. Handle it privately, e.g. in a draft security advisory.")
     record = await specchain.record(ctx, repo, number, stage, status="pending")
     data = {"issue": issue_data(issue), "spec_id": record.spec_id, "spec_path": record.path,
             "requested_by": requested_by}
     if ctx.anthropic is None:
+        if stage == "document":
+            data["documents"] = await specchain.tracked(ctx, gh, repo, issue_of(data))
         extra, what = {}, ""
         if stage == "research":
             path, text = await _dossier(ctx, gh, repo, issue_of(data), record.spec_id)
@@ -219,8 +226,11 @@ async def _begin(s: Step) -> None:
     if s.run.stage == "implement":
         extra = "The research above is your primary guide: implement its recommended approach." + extra
         s.data["reproduction"] = list((earlier.get("reproduce") or _NONE).data.get("written") or [])
-    if s.run.stage == "document":
-        s.data["documents"] = list((earlier.get("implement") or _NONE).data.get("written") or [])
+    if s.run.stage == "document":  # what the documentation tracks: the change, else the files the report names
+        snapshot = await ctx.snapshots.get(gh, repo, commit)
+        issue = issue_of(s.data)
+        s.data["documents"] = list((earlier.get("implement") or _NONE).data.get("written") or []) or [
+            path for path in named_paths(f"{issue.title}\n{issue.body}") if path in snapshot.files]
     s.data.update(base={"branch": branch, "commit": commit}, turns=0, usd=0.0, usage=_usage_dict(Usage()),
                   overlay={}, started=_now(ctx), waited=0.0, llm_failures=0, commits=[], ci_round=0,
                   model=s.config.model or ctx.settings.model,
