@@ -29,7 +29,7 @@ APP_ID = 1
 SECRET = "demo-secret"
 PEOPLE = {"maria": "maintain", "tom": "triage", "outsider": "none"}
 CONFIG = "# chantbot: the demo asks for every stage explicitly, except research after a reproduction.\n" \
-         "stages:\n  reproduce: {auto: false}\n"
+         "stages:\n  reproduce: {auto: false}\n  document: {auto: false}\n"
 LAYOUT = ('"""Layout helpers."""\n\n\ndef columns(width: int, column: int, gap: int) -> int:\n'
           '    """How many columns of `column` pixels fit in `width`, with `gap` pixels between two columns."""\n'
           '    if column <= 0:\n        raise ValueError("column must be positive")\n'
@@ -72,6 +72,12 @@ CASES = [
      "I read docs/usage.md but could not find how to set a widget's colour. Is there an option?", "dave"),
     ("a duplicate", "Saving a widget crashes with KeyError 'size'",
      "Same here: saving a widget crashes with KeyError 'size' after upgrading to 2.3.1.", "erin"),
+    ("a documentation report", "The docs don't say what columns() does with a zero gap",
+     "docs/usage.md explains `columns(width, column, gap)` but not what happens when the gap is 0. The "
+     "documentation should say whether a zero gap is allowed.", "gina"),
+    ("a security report", "Path traversal in widget export overwrites any file",
+     "Exporting a widget named `../../etc/cron.d/x` writes outside the export folder. This path traversal is a "
+     "vulnerability an attacker can exploit to overwrite files.", "hank"),
 ]
 
 
