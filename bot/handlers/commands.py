@@ -369,8 +369,13 @@ def refusal(name: str, who: str, people: list[str], roles: dict[str, str]) -> st
     actor, author = people
     return (f"Not run: only {who} may run `/{name}`. It was added by {code_span(actor, 40)}'s edit of "
             f"{code_span(author, 40)}'s comment, and a command added by an edit runs only if both may run it "
-            f"(access here: {code_span(actor, 40)} {roles.get(actor, 'none')}, "
-            f"{code_span(author, 40)} {roles.get(author, 'none')}).")
+            f"(access here: {code_span(actor, 40)} {_role(roles, actor)}, "
+            f"{code_span(author, 40)} {_role(roles, author)}).")
+
+
+def _role(roles: dict[str, str], person: str) -> str:
+    role = roles.get(person, "none")
+    return "no access" if role == "none" else role
 
 
 @router.register("issue_comment", action="created")
