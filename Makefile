@@ -1,11 +1,12 @@
 # chantbot: `make demo` shows the whole flow offline; `make test` runs every test (the browser test needs
-# Debian's chromium: `make browser` installs it); `make wheel` checks the installed package from a wheel.
+# Debian's chromium: `make browser` installs it); `make wheel` checks the installed package from a wheel;
+# `make guide` refreshes the maintainer guide's example sections from a demo run.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test wheel browser bench eval clean
+.PHONY: demo test guide wheel browser bench eval clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +19,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2
+
+guide: $(STAMP)
+	env -u ANTHROPIC_API_KEY $(PY) -m bot demo --quiet --example-out docs/guides/oss-maintainer-workflow
 
 wheel: $(STAMP)
 	$(PY) -m pytest -q -m wheel

@@ -239,6 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", action="store_true", help="print only the summary of each case")
     demo.add_argument("--specs-out", metavar="DIR", help="copy the chant-specs branch's files into DIR at the end "
                       "(e.g. to check them with chant)")
+    demo.add_argument("--example-out", metavar="PATH", help="fill the generated sections (<!-- demo:NAME --> … "
+                      "<!-- /demo:NAME -->) of a Markdown page, or of every page in a folder, from this run, with "
+                      "spec ids, commit SHAs and times fixed; a new file gets every section. `make guide` refreshes "
+                      "docs/guides/oss-maintainer-workflow/ this way")
     evaluate = sub.add_parser("eval", help="measure a triager on labelled issues (precision, recall, F1)")
     from bot import evaluate as evaluation
 
@@ -277,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging("text")
         logging.getLogger().setLevel(logging.WARNING)
         return asyncio.run(demo.run(quiet=args.quiet, api_key=os.environ.get("ANTHROPIC_API_KEY"),
-                                    specs_out=args.specs_out))
+                                    specs_out=args.specs_out, example_out=args.example_out))
     if args.command == "register":
         from bot import register
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sys
 import tempfile
 import textwrap
 import time
@@ -18,6 +19,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bot import example, specs, workflow
+from bot.example import Section
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.simulator import GitHubSimulator, app_key_pair
@@ -28,7 +31,8 @@ INSTALLATION = 1
 APP_ID = 1
 SECRET = "demo-secret"
 PEOPLE = {"maria": "maintain", "tom": "triage", "outsider": "none"}
-CONFIG = "# chantbot: the demo asks for every stage explicitly, except research after a reproduction.\n" \
+CONFIG = "# chantbot: reproduction and documentation wait for a person here; research and review follow on their " \
+         "own.\n" \
          "stages:\n  reproduce: {auto: false}\n  document: {auto: false}\n"
 LAYOUT = ('"""Layout helpers."""\n\n\ndef columns(width: int, column: int, gap: int) -> int:\n'
           '    """How many columns of `column` pixels fit in `width`, with `gap` pixels between two columns."""\n'
@@ -111,10 +115,30 @@ def _rule(title: str) -> str:
     return f"\n{'=' * 100}\n{title}\n{'=' * 100}"
 
 
+def _collapsed(body: str) -> str:
+    """A comment as GitHub first shows it: a collapsed section shows only its summary."""
+    return re.sub(r"<details><summary>(.*?)</summary>.*?</details>", r"▸ \1 (collapsed)", body, flags=re.S).strip()
+
+
+def _shown(body: str) -> str:
+    """A comment as GitHub shows it, set off from the demo's own lines."""
+    return textwrap.indent(_collapsed(body), "    │ ", lambda line: True)
+
+
 def _show(body: str) -> None:
-    """A comment as GitHub shows it, with the collapsed commands section left collapsed."""
-    body = re.sub(r"<details><summary>(.*?)</summary>.*?</details>", r"▸ \1 (collapsed)", body, flags=re.S)
-    print(textwrap.indent(body.strip(), "    │ ", lambda line: True))
+    print(_shown(body))
+
+
+class _Printer:
+    """Prints the demo's lines and keeps them whole (the guide's walk-through is the workflow case as printed)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.lines: list[str] = []
+
+    def __call__(self, text: str = "", *, brief: str | None = None) -> None:
+        print(brief if self.quiet and brief is not None else text)
+        self.lines.append(text)
 
 
 def _show_issue(sim: GitHubSimulator, number: int, *, quiet: bool) -> None:
@@ -186,7 +210,7 @@ def _last_reply(sim: GitHubSimulator, number: int) -> str:
     return found[-1] if found else ""
 
 
-async def _triage_cases(sim: GitHubSimulator, runtime: Runtime, url: str, *, quiet: bool) -> None:
+async def _triage_cases(sim: GitHubSimulator, runtime: Runtime, url: str, *, quiet: bool) -> list[int]:
     numbers = []
     for what, title, body, user in CASES:
         issue = sim.add_issue(REPO, title=title, body=body, user=user)
@@ -209,78 +233,154 @@ async def _triage_cases(sim: GitHubSimulator, runtime: Runtime, url: str, *, qui
         if body != "/priority high":
             print("chantbot's reply:\n")
             _show(_last_reply(sim, feature))
+    return numbers
 
 
-async def _workflow_case(sim: GitHubSimulator, runtime: Runtime, url: str, *, quiet: bool) -> None:
+async def _workflow_case(sim: GitHubSimulator, runtime: Runtime, url: str, say: _Printer) -> int:
     """One real bug from report to an approved fix and a draft release, every step a chant spec."""
     title, body, user = BUG
     issue = sim.add_issue(REPO, title=title, body=body, user=user)
     n = issue["number"]
     branch = f"chant/issue-{n}"
     await sim.deliver(url, SECRET, "issues", sim.issue_payload("opened", REPO, n))
-    print(_rule(f"the workflow on a real bug: #{n} {title!r} by {user}"))
+    say(_rule(f"the workflow on a real bug: #{n} {title!r} by {user}"))
     await _idle(runtime)
-    print(f"triaged: labels {', '.join(sorted(sim.labels_on(REPO, n)))}")
+    say(f"triaged: labels {', '.join(sorted(sim.labels_on(REPO, n)))}")
 
     async def command(who: str, text: str, *, wait: float = 120.0) -> None:
         await _comment(sim, url, n, who, text)
         await _settle(sim, runtime, n, wait)
-        print(_rule(f"#{n}: {who} ({PEOPLE.get(who, 'read')}) comments {text!r}"))
+        say(_rule(f"#{n}: {who} ({PEOPLE.get(who, 'read')}) comments {text!r}"))
 
     await command("maria", "/reproduce")
     suites = sim.check_suites(REPO, branch)
-    print(f"branch {branch}: {', '.join(sorted(p for p in sim.files(REPO, branch=branch) if p.startswith('tests/')))}")
-    print(f"CI on the reproduction commit: {', '.join(str(s['conclusion']) for s in suites)} (pytest really ran)")
+    say(f"branch {branch}: {', '.join(sorted(p for p in sim.files(REPO, branch=branch) if p.startswith('tests/')))}")
+    say(f"CI on the reproduction commit: {', '.join(str(s['conclusion']) for s in suites)} (pytest really ran)")
     pulls = [p for p in sim.pulls(REPO) if p["head"]["ref"] == branch]
     if pulls:
-        print(f"draft pull request #{pulls[0]['number']}: {pulls[0]['title']!r}")
-    print("research started on its own after the reproduction (auto); its write-up:")
+        say(f"draft pull request #{pulls[0]['number']}: {pulls[0]['title']!r}")
+    say("research started on its own after the reproduction (auto); its write-up:")
     doc = sim.files(REPO, branch="chant-specs").get(f".chant/research/issue-{n}-root-cause.md", "(none)")
-    _show(doc if not quiet else doc.split("## Evidence")[0])
-    print("\nthe workflow comment now reads:\n")
-    _show(_workflow_comment(sim, n))
+    say(_shown(doc), brief=_shown(doc.split("## Evidence")[0]))
+    say("\nthe workflow comment now reads:\n")
+    say(_shown(_workflow_comment(sim, n)))
 
     await command("maria", "/implement", wait=180.0)
     suites = sim.check_suites(REPO, branch)
-    print(f"CI on the fix: {suites[-1]['conclusion'] if suites else 'none'}")
+    say(f"CI on the fix: {suites[-1]['conclusion'] if suites else 'none'}")
     if pulls:
         pull = sim.pull(REPO, pulls[0]["number"])
-        print(f"pull request #{pull['number']} says: {pull['body'].splitlines()[0]!r}")
+        say(f"pull request #{pull['number']} says: {pull['body'].splitlines()[0]!r}")
         for review in sim.reviews(REPO, pull["number"]):
-            print(f"independent review ({review['state']}):")
-            _show(review["body"])
+            say(f"independent review ({review['state']}):")
+            say(_shown(review["body"]))
         for note in sim.review_comments(REPO, pull["number"]):
-            print(f"  on {note['path']} line {note['line']}: {note['body']}")
+            say(f"  on {note['path']} line {note['line']}: {note['body']}")
         status = next((st for st in sim.statuses(REPO, branch) if st["context"] == "chantbot/approval"), None)
-        print(f"commit status chantbot/approval: {status['state'] if status else 'none'}")
+        say(f"commit status chantbot/approval: {status['state'] if status else 'none'}")
     for who in ("outsider", "maria"):
         await command(who, "/approve")
-        _show(_last_reply(sim, n))
+        say(_shown(_last_reply(sim, n)))
         status = next((st for st in sim.statuses(REPO, branch) if st["context"] == "chantbot/approval"), None)
-        print(f"commit status chantbot/approval: {status['state'] if status else 'none'}")
+        say(f"commit status chantbot/approval: {status['state'] if status else 'none'}")
 
     sim.label_issue(REPO, n, "v1.5.0", user="maria")
     await command("maria", "/release-notes v1.5.0")
     for release in sim.releases(REPO):
-        print(f"draft release {release['tag_name']} (draft: {release['draft']}):")
-        _show(release["body"])
-    print("\nthe workflow comment at the end:\n")
-    _show(_workflow_comment(sim, n))
+        say(f"draft release {release['tag_name']} (draft: {release['draft']}):")
+        say(_shown(release["body"]))
+    say("\nthe workflow comment at the end:\n")
+    say(_shown(_workflow_comment(sim, n)))
     runs = await runtime.store.runs_for_issue(REPO, n)
-    print(_rule("what each stage run cost (tokens as the Messages API reported them)"))
+    say(_rule("what each stage run cost (tokens as the Messages API reported them)"))
     for run in runs:
         usage = run.data.get("usage") or {}
-        print(f"  {run.stage:<10} {run.status:<7} {run.data.get('turns', 0):>2} model calls, "
-              f"{usage.get('input_tokens', 0) + usage.get('cache_read_input_tokens', 0) + usage.get('cache_creation_input_tokens', 0):>6} "
-              f"input tokens ({usage.get('cache_read_input_tokens', 0)} from the cache), "
-              f"{usage.get('output_tokens', 0):>5} output, ${run.data.get('usd', 0.0):.4f}")
+        say(f"  {run.stage:<10} {run.status:<7} {run.data.get('turns', 0):>2} model calls, "
+            f"{usage.get('input_tokens', 0) + usage.get('cache_read_input_tokens', 0) + usage.get('cache_creation_input_tokens', 0):>6} "
+            f"input tokens ({usage.get('cache_read_input_tokens', 0)} from the cache), "
+            f"{usage.get('output_tokens', 0):>5} output, ${run.data.get('usd', 0.0):.4f}")
+    return n
 
 
-async def run(*, quiet: bool = False, api_key: str | None = None, specs_out: str | None = None) -> int:
-    """Run the showcase; returns the process exit status."""
+def _triage_comment(sim: GitHubSimulator, number: int) -> str:
+    found = [c["body"] for c in sim.comments(REPO, number, bot_only=True) if "chantbot:triage" in c["body"]]
+    return found[-1] if found else ""
+
+
+async def _example(sim: GitHubSimulator, runtime: Runtime, cases: list[int], n: int,
+                   walkthrough: list[str]) -> dict[str, Section]:
+    """The maintainer guide's generated sections: the workflow case as printed, what each person saw, and the
+    files each stage wrote, with what changes from run to run replaced (`bot.example.normalise`)."""
+    files = sim.files(REPO, branch="chant-specs")
+    vague = cases[[what for what, *_ in CASES].index("a vague bug")]
+    made = {"config": Section(CONFIG, "yaml", "`.github/chantbot.yml`:"),
+            "report": Section(f"# {BUG[0]}\n\n{BUG[1]}", "markdown"),
+            "walkthrough": Section("\n".join(walkthrough).strip("\n")),
+            "triage-questions": Section(_collapsed(_triage_comment(sim, vague)), "markdown"),
+            "triage-comment": Section(_collapsed(_triage_comment(sim, n)), "markdown")}
+    for stage in workflow.CHAIN:
+        record = await runtime.store.spec_for(REPO, n, stage)
+        if record is not None and record.path in files:
+            made[f"spec-{stage}"] = Section(files[record.path], "markdown", f"`{record.path}`:")
+        path = specs.triage_doc_path(n) if stage == "triage" else workflow.stage(stage).output_path(n)
+        if path in files:
+            made[f"doc-{stage}"] = Section(files[path], "markdown", f"`{path}`:")
+    chain = [record.path for record in await runtime.store.specs(REPO, n)] + [specs.triage_doc_path(n)]
+    chain += [path for path in files if path.startswith(f".chant/research/issue-{n}-")]
+    made["files"] = Section("\n".join(sorted(path for path in chain if path in files)))
+    pull = next((p for p in sim.pulls(REPO) if p["head"]["ref"] == f"chant/issue-{n}"), None)
+    if pull is not None:
+        made["pull-request"] = Section(sim.pull(REPO, pull["number"])["body"], "markdown")
+    made["workflow-comment"] = Section(_workflow_comment(sim, n).strip(), "markdown")
+    for release in sim.releases(REPO):
+        made[f"release-{release['tag_name']}"] = Section(release["body"].strip(), "markdown")
+    commits = [sha for entry in sim.ref_log(REPO) for sha in (entry.get("old"), entry.get("new")) if sha]
+    return example.normalise(made, list(dict.fromkeys(commits)))
+
+
+def _example_target_problem(target: Path) -> str | None:
+    """Why `--example-out` cannot write to `target` (checked before the demo runs), or None."""
+    if not target.exists():
+        return None if target.parent.is_dir() else f"the folder {target.parent} does not exist"
+    pages = sorted(target.glob("*.md")) if target.is_dir() else [target]
+    if not any(example.marked(page.read_text(encoding="utf-8")) for page in pages):
+        return f"{target} has no sections marked <!-- demo:NAME --> … <!-- /demo:NAME -->"
+    return None
+
+
+def write_example(target: Path, sections: dict[str, Section]) -> list[Path]:
+    """Fill the marked sections of `target`: a Markdown page, or every page of a folder that has some. A path
+    that does not exist yet gets every section. Raises ValueError for a page without marked sections, and
+    KeyError for a section the run did not make (then no page is written)."""
+    if not target.exists():
+        target.write_text(example.document(sections), encoding="utf-8")
+        return [target]
+    pages = sorted(target.glob("*.md")) if target.is_dir() else [target]
+    texts = {page: page.read_text(encoding="utf-8") for page in pages}
+    texts = {page: text for page, text in texts.items() if example.marked(text)}
+    if not texts:
+        raise ValueError(f"{target} has no sections marked <!-- demo:NAME --> … <!-- /demo:NAME -->")
+    filled = {page: example.fill(text, sections) for page, text in texts.items()}
+    for page, text in filled.items():
+        if text != texts[page]:
+            page.write_text(text, encoding="utf-8")
+    return list(filled)
+
+
+async def run(*, quiet: bool = False, api_key: str | None = None, specs_out: str | None = None,
+              example_out: str | None = None) -> int:
+    """Run the showcase; returns the process exit status. `example_out` also fills the maintainer guide's
+    generated sections (a page or a folder of pages; see `bot.example`) from this run."""
     from bot.fakellm import FakeMessagesAPI
     from bot.llm import make_client
 
+    if example_out and api_key:
+        print("chantbot: --example-out needs the scripted agents, so that the guide's example is the same on every "
+              "run: unset ANTHROPIC_API_KEY", file=sys.stderr)
+        return 2
+    if example_out and (problem := _example_target_problem(Path(example_out))):
+        print(f"chantbot: --example-out: {problem}", file=sys.stderr)
+        return 2
     private, public = app_key_pair()
     sim = GitHubSimulator(app_id=APP_ID, public_key_pem=public, app_slug="chantbot")
     sim.write_limits = [(1000, 60.0)]  # the demo's GitHub lets it move faster than github.com would
@@ -304,7 +404,9 @@ async def run(*, quiet: bool = False, api_key: str | None = None, specs_out: str
         agent = None
         if fake is not None:
             agent = make_client(api_key="demo", max_retries=0).with_options(base_url=fake.base_url)
-        runtime = Runtime(settings, llm=None if fake else "auto", agent_client=agent if fake else "auto")
+        # The demo waits for every spec commit, so it batches them over a fifth of a second, not two.
+        runtime = Runtime(settings, llm=None if fake else "auto", agent_client=agent if fake else "auto",
+                          spec_commit_delay=0.2)
         await runtime.open()
         runner = web.AppRunner(runtime.web_app(with_workers=True), shutdown_timeout=1.0)
         await runner.setup()
@@ -325,15 +427,26 @@ async def run(*, quiet: bool = False, api_key: str | None = None, specs_out: str
                 "repositories_added": [{"full_name": REPO}], "sender": {"login": "maria", "type": "User"}})
             print(f"installation event -> HTTP {status}; chantbot indexes {REPO}'s closed issues")
             await _idle(runtime)
-            await _triage_cases(sim, runtime, url, quiet=quiet)
-            await _workflow_case(sim, runtime, url, quiet=quiet)
-            specs = sorted(p for p in sim.files(REPO, branch="chant-specs") if p.startswith(".chant/specs/"))
+            cases = await _triage_cases(sim, runtime, url, quiet=quiet)
+            say = _Printer(quiet)
+            n = await _workflow_case(sim, runtime, url, say)
+            spec_files = sorted(p for p in sim.files(REPO, branch="chant-specs") if p.startswith(".chant/specs/"))
             if specs_out:
                 for path, text in sim.files(REPO, branch="chant-specs").items():
                     target = Path(specs_out) / path
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.write_text(text, encoding="utf-8")
-            print(_rule(f"{len(specs)} specs on chant-specs; GitHub requests made: {len(sim.requests)}; "
+            if example_out:
+                sections = await _example(sim, runtime, cases, n, say.lines)
+                try:
+                    pages = write_example(Path(example_out), sections)
+                except KeyError as exc:
+                    print(f"chantbot: --example-out: the demo makes no section {exc}; it makes "
+                          f"{', '.join(sections)}", file=sys.stderr)
+                    return 2
+                print(f"the guide's example: {len(sections)} sections from this run filled into "
+                      f"{', '.join(str(page) for page in pages)}")
+            print(_rule(f"{len(spec_files)} specs on chant-specs; GitHub requests made: {len(sim.requests)}; "
                         f"wall time {time.monotonic() - started:.1f} s"))
         finally:
             await runner.cleanup()
