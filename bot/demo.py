@@ -312,12 +312,22 @@ async def _example(sim: GitHubSimulator, runtime: Runtime, cases: list[int], n: 
     """The maintainer guide's generated sections: the workflow case as printed, what each person saw, and the
     files each stage wrote, with what changes from run to run replaced (`bot.example.normalise`)."""
     files = sim.files(REPO, branch="chant-specs")
-    vague = cases[[what for what, *_ in CASES].index("a vague bug")]
     made = {"config": Section(CONFIG, "yaml", "`.github/chantbot.yml`:"),
             "report": Section(f"# {BUG[0]}\n\n{BUG[1]}", "markdown"),
             "walkthrough": Section("\n".join(walkthrough).strip("\n")),
-            "triage-questions": Section(_collapsed(_triage_comment(sim, vague)), "markdown"),
             "triage-comment": Section(_collapsed(_triage_comment(sim, n)), "markdown")}
+    numbers = dict(zip((what for what, *_ in CASES), cases))
+    for what, name, stage in (("a vague bug", "questions", None), ("a question", "question", None),
+                              ("a documentation report", "documentation", "document"),
+                              ("a security report", "security", "triage")):
+        if what not in numbers:
+            continue
+        made[f"triage-{name}"] = Section(_collapsed(_triage_comment(sim, numbers[what])), "markdown")
+        record = await runtime.store.spec_for(REPO, numbers[what], stage) if stage else None
+        if record is not None and record.path in files:
+            made[f"spec-{name}-report"] = Section(files[record.path], "markdown", f"`{record.path}`:")
+    if ".chant/config.md" in files:
+        made["chant-config"] = Section(files[".chant/config.md"], "markdown", "`.chant/config.md`:")
     for stage in workflow.CHAIN:
         record = await runtime.store.spec_for(REPO, n, stage)
         if record is not None and record.path in files:

@@ -170,7 +170,6 @@ OTHER_FIELDS = {"type", "status", "depends_on", "approval", "public", "replay_co
                 "retry_state"}
 TYPES = {"code", "task", "driver", "documentation", "research", "group"}
 STATUSES = {"pending", "in_progress", "paused", "completed", "failed", "needs_attention", "blocked", "cancelled"}
-PROMPT_KEYS = {"name", "purpose", "extends"}  # a prompt file's front matter, not a spec's
 _ID = re.compile(r"\d{4}-\d{2}-\d{2}-[0-9a-z]{3}-[0-9a-z]{3}")
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})")
 
@@ -252,8 +251,8 @@ def _spec_examples() -> list[Block]:
             meta, _ = specs.parse_front_matter(block.text)
         except ValueError:
             meta = {"unreadable": True}
-        if not meta or not set(meta) <= PROMPT_KEYS:
-            found.append(block)
+        if not meta or set(meta) & (LIST_FIELDS | TEXT_FIELDS | {"type", "status", "depends_on"}):
+            found.append(block)  # not a prompt's front matter (name, purpose) nor chant's config (project, …)
     return found
 
 
