@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
@@ -38,8 +39,10 @@ async def pytest_directly(files: dict[str, str]) -> float:
     with tempfile.TemporaryDirectory() as folder:
         write_tree(Path(folder), {path: text.encode() for path, text in files.items()})
         started = time.monotonic()
+        env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}  # as the simulated CI runs it
         proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                                                    cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                                    cwd=folder, env=env, stdout=subprocess.DEVNULL,
+                                                    stderr=subprocess.DEVNULL)
         await proc.wait()
         return time.monotonic() - started
 
