@@ -16,7 +16,6 @@ import argparse
 import datetime
 import multiprocessing
 import random
-import sys
 import time
 from typing import Callable
 
@@ -108,7 +107,7 @@ def targets() -> dict[str, Callable[[str], object]]:
     found["comment.failure_comment"] = lambda t: comment.failure_comment(what="triage", error=t, retry="retry")
     from bot import store
 
-    found["store.fts_query"] = store._fts_query
+    found["store.fts_words"] = store.fts_words
     from bot import llm
 
     found["llm.issue_message"] = lambda t: llm.issue_message(issue(t), [Candidate(8, t, t)])
@@ -118,6 +117,11 @@ def targets() -> dict[str, Callable[[str], object]]:
     from bot.stages import dossier
 
     found["dossier.named_paths"] = dossier.named_paths
+    found["dossier.trace_locations"] = dossier.trace_locations
+    found["dossier.identifiers"] = dossier.identifiers
+    from bot.stages import documents
+
+    found["documents.prose"] = documents.prose
     from bot import prompts
 
     found["prompts.parse+render"] = lambda t: prompts.render(_quietly(prompts.parse, t, name="triage") or
