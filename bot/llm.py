@@ -24,7 +24,7 @@ MAX_CANDIDATE_BODY = 300
 MAX_TITLE = 256  # GitHub's own limit on an issue title
 # Possessive quantifiers: `<` followed by a long run of spaces is one scan, not one per space.
 TAG = re.compile(r"<(?=\s*+/?\s*+(?:issue|title|body|candidates?|stage_output|diff|reporter_comments|comment|"
-                 r"documentation|file)\b)", re.IGNORECASE)
+                 r"documentation|file|checks|rejection)\b)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

@@ -464,3 +464,21 @@ async def test_a_label_changed_during_the_grace_period_starts_nothing(world, fak
     bot.sim.label_issue(REPO, n, "ready-for-research", user="maint")
     await runner.auto_start(ctx, gh, payload, 4242)
     assert [r.stage for r in await ctx.store.runs_for_issue(REPO, n)] == ["research"]
+
+
+async def test_label_command_starts_a_stage_and_a_rejection_reaches_the_next_implementation(world, fake_llm):
+    bot = await world()
+    n = await bot.open_issue(*BUG)
+    await bot.triaged(n)
+    await bot.comment(n, "/label ready-for-implementation", user="maint")
+    await finished(bot, n, "review", timeout=60)  # implement, then review on its own
+    await bot.comment(n, "/reject the gap must not be negative", user="maint")
+    await bot.idle()
+    await bot.comment(n, "/implement", user="maint")
+    await eventually(lambda: len([c for c in fake_llm.agent_calls if c["stage"] == "implement"]) >= 4)
+    await finished(bot, n, "implement", timeout=60)
+    first = [r for r in fake_llm.requests if (r.get("agent") or {}).get("stage") == "implement"
+             and (r.get("agent") or {}).get("step") == 0][-1]
+    content = first["body"]["messages"][0]["content"]
+    text = content if isinstance(content, str) else "".join(block.get("text", "") for block in content)
+    assert "<rejection>\nthe gap must not be negative\n</rejection>" in text

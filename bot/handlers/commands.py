@@ -118,6 +118,7 @@ async def _label(c: Call) -> None:
     family = c.config.family_of(c.args[0])
     if family is not None:
         await relabel(c.ctx, c.gh, c.repo, c.issue, c.config, {family: c.args[0]})
+        await _label_starts_stage(c, family)
         return
     name = c.config.additional(c.args[0])
     if name is None:
@@ -134,6 +135,19 @@ async def _label(c: Call) -> None:
               "labels outside its vocabulary.")
         return
     await issueops.apply_labels(c.gh, c.repo, c.number, labels.LabelPlan((found["name"],), (), frozenset()))
+
+
+async def _label_starts_stage(c: Call, family: str) -> None:
+    """A stage label set with `/label` starts its stage, as the same label added by that person would."""
+    key = {name: key for key, name in c.config.labels["stage"].items()}.get(c.args[0]) if family == "stage" else None
+    stage = workflow.started_by(key or "")
+    if stage is None or not stage.command:
+        return
+    minimum = registry.levels(c.config.commands).get(stage.command, stage.role)
+    if permissions.allowed(minimum, await role_of(c.ctx, c.gh, c.repo, c.actor)):
+        c.say((await runner.start(c.ctx, c.gh, repo=c.repo,
+                                  issue=await c.gh.getitem(f"/repos/{c.repo}/issues/{c.number}"), stage=stage.name,
+                                  installation_id=c.installation_id, requested_by=c.actor, config=c.config)).text)
 
 
 async def _unlabel(c: Call) -> None:

@@ -50,7 +50,7 @@ async def decide(ctx: Context, gh: GitHubAPI, repo: str, number: int, actor: str
     text = specs.set_approval(run.data.get("spec_text", ""), status=word, by=actor, at=at, reason=reason or None)
     await _record(ctx, run, config, text)
     issue_state = await ctx.store.issue_state(repo, number)
-    issue_state["approval"] = {"status": word, "by": actor, "at": at, "sha": head}
+    issue_state["approval"] = {"status": word, "by": actor, "at": at, "sha": head, "reason": reason[:500]}
     await ctx.store.save_issue_state(repo, number, issue_state)
     label = "approved" if approve else "ready-for-implementation"
     await labelling.relabel(ctx, gh, repo, number, config, {"stage": config.label("stage", label)}, by_person=True)
