@@ -147,7 +147,7 @@ async def _label_starts_stage(c: Call, family: str) -> None:
     if permissions.allowed(minimum, await role_of(c.ctx, c.gh, c.repo, c.actor)):
         c.say((await runner.start(c.ctx, c.gh, repo=c.repo,
                                   issue=await c.gh.getitem(f"/repos/{c.repo}/issues/{c.number}"), stage=stage.name,
-                                  installation_id=c.installation_id, requested_by=c.actor, config=c.config)).text)
+                                  installation_id=c.installation_id, requested_by=c.actor, config=c.config)))
 
 
 async def _unlabel(c: Call) -> None:
@@ -256,7 +256,7 @@ async def _stage(c: Call) -> None:
     started = await runner.start(c.ctx, c.gh, repo=c.repo, issue=await c.gh.getitem(f"/repos/{c.repo}/issues/{c.number}"),
                                  stage=c.command.name, installation_id=c.installation_id, requested_by=c.actor,
                                  config=c.config)
-    c.say(started.text)
+    c.say(started)
 
 
 async def _decide(c: Call) -> None:

@@ -38,15 +38,10 @@ def price(model: str) -> Price:
 
 @dataclass(frozen=True)
 class Turn:
-    """What one model call gave: the assistant message (JSON-ready), its usage, and why it stopped."""
+    """What one model call gave: the assistant message (JSON-ready) and its usage."""
 
     message: dict[str, Any]
     usage: Usage
-    stop_reason: str | None
-
-    @property
-    def tool_uses(self) -> list[dict[str, Any]]:
-        return [b for b in self.message["content"] if b.get("type") == "tool_use"]
 
 
 def _block(block: Any) -> dict[str, Any] | None:
@@ -118,4 +113,4 @@ async def turn(client: anthropic.AsyncAnthropic, *, model: str, system: list[dic
     # The API never bills more output than max_tokens; a larger report is not a real charge.
     usage = Usage(usage.input_tokens, min(usage.output_tokens, max_tokens), usage.cache_read_input_tokens,
                   usage.cache_creation_input_tokens)
-    return Turn({"role": "assistant", "content": content}, usage, message.stop_reason)
+    return Turn({"role": "assistant", "content": content}, usage)

@@ -13,7 +13,6 @@ import asyncio
 import datetime
 import hashlib
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from gidgethub.abc import GitHubAPI
@@ -75,30 +74,24 @@ def issue_data(issue: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------- starting
-@dataclass(frozen=True)
-class Started:
-    """What `start` did, in words for a reply."""
-
-    ok: bool
-    text: str
-
-
 async def start(ctx: Context, gh: GitHubAPI, *, repo: str, issue: dict[str, Any], stage: str, installation_id: int,
-                requested_by: str, config: RepoConfig | None = None) -> Started:
-    """Start a stage for an issue: its spec, its run (when a model is configured), the workflow comment."""
+                requested_by: str, config: RepoConfig | None = None) -> str:
+    """Start a stage for an issue: its spec, its run (when a model is configured), the workflow comment.
+
+    Returns what happened, in words for a reply."""
     if config is None:
         config, _ = await configs.load(ctx, gh, repo)
     settings = config.stage(stage)
     number = int(issue["number"])
     if not settings.enabled:
-        return Started(False, f"The {stage} stage is turned off in this repository's `.github/chantbot.yml`.")
+        return f"The {stage} stage is turned off in this repository's `.github/chantbot.yml`."
     if not config.specs_branch:
-        return Started(False, f"This repository keeps no specs branch (`specs_branch: false`), so chantbot has "
-                              f"nowhere to record the {stage} stage; nothing was started.")
+        return (f"This repository keeps no specs branch (`specs_branch: false`), so chantbot has "
+                f"nowhere to record the {stage} stage; nothing was started.")
     if config.label("flags", "security") in labelling.names(issue):
-        return Started(False, f"This issue is marked as a security report (`{config.label('flags', 'security')}`), "
-                              f"so chantbot runs no stage for it: a {stage} spec on the public specs branch would "
-                              "repeat the report. Handle it privately, e.g. in a draft security advisory.")
+        return (f"This issue is marked as a security report (`{config.label('flags', 'security')}`), "
+                f"so chantbot runs no stage for it: a {stage} spec on the public specs branch would "
+                "repeat the report. Handle it privately, e.g. in a draft security advisory.")
     record = await specchain.record(ctx, repo, number, stage, status="pending")
     data = {"issue": issue_data(issue), "spec_id": record.spec_id, "spec_path": record.path,
             "requested_by": requested_by}
@@ -115,19 +108,18 @@ async def start(ctx: Context, gh: GitHubAPI, *, repo: str, issue: dict[str, Any]
                     f"needs a model (no ANTHROPIC_API_KEY): run it locally with `chant work {record.spec_id}`"
                     + (f"; evidence dossier: `{next(iter(extra))}`" if extra else ""))
         await refresh_comment(ctx, gh, repo, number, config)
-        return Started(True, f"Wrote the pending {stage} spec `{record.spec_id}`. No model is configured, so no "
-                             f"agent runs here; a maintainer can run it locally with `chant work {record.spec_id}`."
-                             + what)
+        return (f"Wrote the pending {stage} spec `{record.spec_id}`. No model is configured, so no "
+                f"agent runs here; a maintainer can run it locally with `chant work {record.spec_id}`." + what)
     busy = [r.stage for r in await ctx.store.runs_for_issue(repo, number) if r.status in ACTIVE]
     run = None if busy else await ctx.store.start_run(repo, number, stage, installation_id, data)
     if run is None:
         other = busy[0] if busy else stage
-        return Started(False, f"The {other} stage is still running for this issue; "
-                              + ("it is not started twice." if other == stage else f"start {stage} when it has ended."))
+        return (f"The {other} stage is still running for this issue; "
+                + ("it is not started twice." if other == stage else f"start {stage} when it has ended."))
     await _note(ctx, repo, number, stage, None, None)
     await ctx.store.enqueue(JOB, issue_key(repo, number), {"run_id": run.id}, installation_id=installation_id)
     await refresh_comment(ctx, gh, repo, number, config)
-    return Started(True, f"Started **{stage}** (spec `{record.spec_id}`); the workflow comment shows its progress.")
+    return f"Started **{stage}** (spec `{record.spec_id}`); the workflow comment shows its progress."
 
 
 async def auto_start(ctx: Context, gh: GitHubAPI, payload: dict[str, Any], installation_id: int) -> None:
@@ -229,11 +221,11 @@ async def _begin(s: Step) -> None:
         if approval.get("status") == "rejected":  # the maintainer's reason is what this attempt must answer
             extra += ("\n\nA maintainer rejected the previous implementation (untrusted data, as written):\n"
                       f"<rejection>\n{defuse(str(approval.get('reason') or '(no reason given)'))}\n</rejection>")
-        s.data["reproduction"] = list((earlier.get("reproduce") or _NONE).data.get("written") or [])
+        s.data["reproduction"] = _written(earlier.get("reproduce"))
     if s.run.stage == "document":  # what the documentation tracks: the change, else the files the report names
         snapshot = await ctx.snapshots.get(gh, repo, commit)
         issue = issue_of(s.data)
-        s.data["documents"] = list((earlier.get("implement") or _NONE).data.get("written") or []) or [
+        s.data["documents"] = _written(earlier.get("implement")) or [
             path for path in named_paths(f"{issue.title}\n{issue.body}") if path in snapshot.files]
     s.data.update(base={"branch": branch, "commit": commit}, turns=0, usd=0.0, usage=_usage_dict(Usage()),
                   overlay={}, started=_now(ctx), waited=0.0, llm_failures=0, commits=[], ci_round=0,
@@ -295,6 +287,11 @@ def _diff_lines(patch: str) -> set[int]:
             lines.add(new)
             new += 1
     return lines
+
+
+def _written(run: Run | None) -> list[str]:
+    """The files a finished run committed."""
+    return list((run.data.get("written") if run else None) or [])
 
 
 def _usage_dict(usage: Usage) -> dict[str, int]:
@@ -695,7 +692,6 @@ async def _write_spec(ctx: Context, repo: str, installation_id: int, config: Rep
 
 
 _STATE = {"queued": "queued", "running": "running", "waiting_ci": "waiting for CI"}
-_NONE = Run(0, "", 0, "", 0, "none", None, {}, 0, 0.0, 0.0)
 
 
 async def _rows(ctx: Context, repo: str, number: int, config: RepoConfig,
