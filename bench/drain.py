@@ -32,8 +32,8 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.intake import free_port, postgres_database, wait_ready  # noqa: E402
-from bot.fakellm import FakeMessagesAPI  # noqa: E402
-from bot.simulator import GitHubSimulator, app_key_pair  # noqa: E402
+from chantbot_sim.messages import FakeMessagesAPI  # noqa: E402
+from chantbot_sim.github import GitHubSimulator, app_key_pair  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "drain-secret"

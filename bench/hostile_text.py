@@ -62,7 +62,8 @@ def make(unit: str | tuple[str, str], size: int) -> str:
 def targets() -> dict[str, Callable[[str], object]]:
     """Each function that reads untrusted text, called the way chantbot calls it."""
     from bot import classifier, questions, sanitize, specs
-    from bot.assessment import Assessment, Candidate, IssueText
+    from bot.assessment import Assessment
+    from bot.issuetext import Candidate, IssueText
     from bot.commands import parser, registry
 
     found: dict[str, Callable[[str], object]] = {}
@@ -126,9 +127,9 @@ def targets() -> dict[str, Callable[[str], object]]:
 
     found["prompts.parse+render"] = lambda t: prompts.render(_quietly(prompts.parse, t, name="triage") or
                                                             prompts.Prompt("triage", "", t), {"project.name": t})
-    from bot import routing
+    from bot import deliveries
 
-    found["routing.plan"] = lambda t: routing.plan("issue_comment", {
+    found["deliveries.plan"] = lambda t: deliveries.plan("issue_comment", {
         "action": "created", "issue": {"number": 1, "user": {"login": "a"}, "labels": [{"name": "x"}]},
         "comment": {"id": 1, "body": t, "user": {"login": "a"}}, "repository": {"full_name": "a/b"},
         "installation": {"id": 1}, "sender": {"login": "a"}})

@@ -23,12 +23,12 @@ from pathlib import Path
 from aiohttp import web
 
 from bot import demo
-from bot.fakellm import FakeMessagesAPI
+from chantbot_sim.messages import FakeMessagesAPI
 from bot.llm import make_client
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.simulator import GitHubSimulator, app_key_pair
-from bot.simulator.ci import write_tree
+from chantbot_sim.github import GitHubSimulator, app_key_pair
+from chantbot_sim.github.ci import write_tree
 from bot.writelimit import parse_write_limits
 
 REPO, SECRET = demo.REPO, demo.SECRET

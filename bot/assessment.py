@@ -152,19 +152,6 @@ def settle(a: Assessment) -> Assessment:
 
 
 @dataclass(frozen=True)
-class IssueText:
-    """The parts of an issue triage reads. All of it is untrusted input."""
-
-    number: int
-    title: str
-    body: str
-    author: str
-    author_association: str = "NONE"
-    url: str = ""
-    answers: tuple[str, ...] = ()  # the reporter's comments since the triage, oldest first
-
-
-@dataclass(frozen=True)
 class Suggestion:
     """An answer to a question drawn only from the repository's documentation (validated model output)."""
 
@@ -201,14 +188,3 @@ def suggestion_from_output(data: Any, documents: frozenset[str]) -> Suggestion |
     if not cited or any(s not in documents for s in cited):
         return None
     return Suggestion(answer.strip()[:MAX_ANSWER], cited[:5])
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A possible duplicate found in the repository's issue index."""
-
-    number: int
-    title: str
-    body: str = ""
-    state: str = "open"
-    score: float = 0.0

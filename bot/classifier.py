@@ -9,7 +9,8 @@ import re
 from collections import Counter, defaultdict
 from typing import Any, Iterable, Sequence
 
-from bot.assessment import MAX_QUESTIONS, Assessment, Candidate, IssueText
+from bot.assessment import MAX_QUESTIONS, Assessment
+from bot.issuetext import Candidate, IssueText
 from bot.questions import (MAX_BODY, MAX_TITLE, bounded, completeness, missing_information, reported, split_markdown,
                            written)
 

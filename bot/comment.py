@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-from bot.assessment import Assessment, IssueText
+from bot.assessment import Assessment
+from bot.issuetext import IssueText
 from bot.sanitize import clean, neutralize, one_line, repo_url_of, safe_line
 
 TRIAGE_MARKER = "<!-- chantbot:triage -->"

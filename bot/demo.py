@@ -23,7 +23,7 @@ from bot import example, specs, workflow
 from bot.example import Section
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.simulator import GitHubSimulator, app_key_pair
+from chantbot_sim.github import GitHubSimulator, app_key_pair
 from bot.writelimit import parse_write_limits
 
 REPO = "acme/widgets"
@@ -381,7 +381,7 @@ async def run(*, quiet: bool = False, api_key: str | None = None, specs_out: str
               example_out: str | None = None) -> int:
     """Run the showcase; returns the process exit status. `example_out` also fills the maintainer guide's
     generated sections (a page or a folder of pages; see `bot.example`) from this run."""
-    from bot.fakellm import FakeMessagesAPI
+    from chantbot_sim.messages import FakeMessagesAPI
     from bot.llm import make_client
 
     if example_out and api_key:

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Sequence
 
 from bot import prompts
-from bot.assessment import CATEGORIES, COMPLETENESS, PRIORITIES, RECOMMENDATIONS, SEVERITIES, IssueText
+from bot.assessment import CATEGORIES, COMPLETENESS, PRIORITIES, RECOMMENDATIONS, SEVERITIES
+from bot.issuetext import IssueText
 from bot.classifier import LocalTriager, rules_only
 
 ALIASES = {"enhancement": "feature", "feature request": "feature", "feature-request": "feature",
@@ -166,7 +167,8 @@ def _vocabulary() -> str:
 
 async def _llm(rows: list[dict], args: argparse.Namespace, key: str) -> tuple[list[str], list[str]]:
     """Predictions of Claude, and lines on tokens, cache share, cost and misses."""
-    from bot.llm import ClaudeTriager, LLMUnavailable, Usage, make_client
+    from bot.llm import ClaudeTriager, make_client
+    from bot.modelcalls import LLMUnavailable, Usage
     from bot.settings import DEFAULT_MODEL
 
     model = getattr(args, "model", None) or DEFAULT_MODEL

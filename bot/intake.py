@@ -10,7 +10,7 @@ from typing import Awaitable, Callable, Mapping
 from aiohttp import web
 from gidgethub import ValidationFailure, sansio
 
-from bot import routing
+from bot import deliveries
 from bot.metrics import Metrics
 from bot.store import Store
 
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 MAX_BODY = 25 * 1024 * 1024  # GitHub never sends more than 25 MB
 
 _SIGNATURE = re.compile(r"sha256=[0-9a-fA-F]{64}")
-KNOWN_EVENTS = frozenset(routing.HANDLED) | {"ping"}
+KNOWN_EVENTS = frozenset(deliveries.HANDLED) | {"ping"}
 
 STORE = web.AppKey("store", Store)
 METRICS = web.AppKey("metrics", Metrics)
@@ -86,7 +86,7 @@ async def webhook(request: web.Request) -> web.Response:
         data = json.loads(body)
         if not isinstance(data, dict):
             raise ValueError("not an object")
-        if routing.too_deep(data):
+        if deliveries.too_deep(data):
             raise ValueError("nested too deeply")
     except (ValueError, RecursionError):
         count("malformed")
@@ -95,8 +95,8 @@ async def webhook(request: web.Request) -> web.Response:
         count("ping")
         return _answer(200, "pong")
     try:
-        job = routing.plan(event, data)
-    except routing.Malformed as exc:
+        job = deliveries.plan(event, data)
+    except deliveries.Malformed as exc:
         count("malformed")
         return _answer(400, str(exc))
     if job is None:

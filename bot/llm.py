@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
-import re
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 import anthropic
 
-from bot.assessment import (Assessment, Candidate, InvalidAssessment, IssueText, Suggestion, from_output,
-                            suggestion_from_output, suggestion_schema, tool_schema)
-from bot.questions import bounded_answers
+from bot.assessment import (Assessment, InvalidAssessment, Suggestion, from_output, suggestion_from_output,
+                            suggestion_schema, tool_schema)
+from bot.issuetext import Candidate, IssueText
+from bot.modelcalls import LLMUnavailable, Usage
+from bot.untrusted import MAX_TITLE, defuse, issue_fence
 
 log = logging.getLogger(__name__)
 
@@ -19,61 +19,8 @@ TOOL_NAME = "record_triage"
 ANSWER_TOOL = "suggest_answer"
 MAX_DOCUMENTS = 40_000  # characters of documentation sent with a question
 MAX_OUTPUT_TOKENS = 4096
-MAX_BODY = 12_000  # characters of the issue body sent to the model
 MAX_CANDIDATE_BODY = 300
-MAX_TITLE = 256  # GitHub's own limit on an issue title
-# Possessive quantifiers: `<` followed by a long run of spaces is one scan, not one per space.
-TAG = re.compile(r"<(?=\s*+/?\s*+(?:issue|title|body|candidates?|stage_output|diff|reporter_comments|comment|"
-                 r"documentation|file|checks|rejection)\b)", re.IGNORECASE)
 
-
-@dataclass(frozen=True)
-class Usage:
-    """Tokens one or more calls used, as the API reported them."""
-
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_input_tokens: int = 0
-    cache_creation_input_tokens: int = 0
-
-    def __add__(self, other: "Usage") -> "Usage":
-        return Usage(self.input_tokens + other.input_tokens, self.output_tokens + other.output_tokens,
-                     self.cache_read_input_tokens + other.cache_read_input_tokens,
-                     self.cache_creation_input_tokens + other.cache_creation_input_tokens)
-
-    @classmethod
-    def of(cls, usage: Any) -> "Usage":
-        """From the SDK's `message.usage` (any field may be missing or None)."""
-        return cls(*(getattr(usage, name, None) or 0 for name in
-                     ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")))
-
-
-class LLMUnavailable(Exception):
-    """Claude could not give a usable triage (after the SDK's retries): reason in str(), `usage` attribute."""
-
-    def __init__(self, reason: str, usage: Usage = Usage()) -> None:
-        super().__init__(reason)
-        self.usage = usage
-
-
-def defuse(text: str) -> str:
-    """Untrusted text cannot open or close the tags that fence it."""
-    return TAG.sub("&lt;", text)
-
-
-def issue_fence(issue: IssueText) -> str:
-    """The issue as an <issue> element whose text cannot close or open the tags around it."""
-    body = issue.body or ""
-    if len(body) > MAX_BODY:
-        body = body[:MAX_BODY] + f"\n[body truncated: {len(issue.body) - MAX_BODY} more characters]"
-    association = re.sub(r"[^A-Z_]", "", issue.author_association.upper()) or "NONE"
-    parts = [f'<issue number="{issue.number}" author_association="{association}">',
-             f"<title>{defuse(issue.title[:MAX_TITLE])}</title>", f"<body>\n{defuse(body)}\n</body>"]
-    answers = bounded_answers(issue.answers)
-    if answers:  # the reporter's comments since the triage: their answers to the questions asked
-        parts += ["<reporter_comments>"] + [f"<comment>\n{defuse(text)}\n</comment>" for text in answers] \
-            + ["</reporter_comments>"]
-    return "\n".join(parts + ["</issue>"])
 
 
 def issue_message(issue: IssueText, candidates: Sequence[Candidate] = ()) -> str:

@@ -20,7 +20,7 @@ class Metrics:
         self.jobs = Counter("chantbot_jobs_total", "Job attempts by kind and outcome", ["kind", "outcome"], registry=r)
         self.github_calls = Counter("chantbot_github_requests_total", "GitHub requests by method and outcome",
                                     ["method", "outcome"], registry=r)
-        self.llm_calls = Counter("chantbot_llm_requests_total", "Triage model calls by outcome", ["outcome"],
+        self.llm_calls = Counter("chantbot_llm_requests_total", "Model calls (triage and stage agents) by outcome", ["outcome"],
                                  registry=r)
         self.llm_tokens = Counter("chantbot_llm_tokens_total", "Model tokens by kind", ["kind"], registry=r)
 

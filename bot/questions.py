@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from bot.assessment import MAX_QUESTIONS, IssueText
+from bot.assessment import MAX_QUESTIONS
+from bot.issuetext import IssueText
 
 # Every pattern here is linear: line anchors are followed by `[ \t]`, never `\s` (which would run on
 # across blank lines from every line start), and no two quantifiers compete for the same characters.

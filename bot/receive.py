@@ -21,14 +21,14 @@ from typing import Any, TextIO
 
 import aiohttp
 
-from bot import routing
+from bot import deliveries
 from bot.settings import Settings
 
 DESCRIPTION = """\
 Run one webhook delivery through chantbot in this process and print what it did: the jobs it ran and
 the GitHub requests they made (method, path, status). The delivery goes through a scratch database,
 not DATABASE_URL's, and each job runs once (no retries). GitHub effects are real: point GITHUB_API_URL
-at a test installation or the simulator (`python -m bot.simulator`) when trying things out.
+at a test installation or the simulator (`python -m chantbot_sim.github`) when trying things out.
 
 PAYLOAD.json is the body GitHub sends (the Payload tab of a delivery under the App's Advanced settings);
 EVENT is its X-GitHub-Event header, e.g. issues or issue_comment."""
@@ -113,7 +113,7 @@ async def receive(settings: Settings, event: str, data: dict[str, Any], *, out: 
     """Store the delivery in a scratch database, run its jobs, print each job and its GitHub requests."""
     from bot.runtime import Runtime
 
-    plan = routing.plan(event, data)
+    plan = deliveries.plan(event, data)
     if plan is None:
         action = f" ({data['action']})" if isinstance(data.get("action"), str) else ""
         print(f"chantbot does nothing with {event}{action}: no job; a server would answer 200.", file=out)

@@ -11,7 +11,8 @@ from typing import Any, Sequence
 import yaml
 
 from bot import workflow
-from bot.assessment import Assessment, IssueText
+from bot.assessment import Assessment
+from bot.issuetext import IssueText
 from bot.safeyaml import BudgetLoader
 from bot.sanitize import clean, code_span, neutralize, one_line, safe_line
 

@@ -11,10 +11,10 @@ from typing import Any, Awaitable, Callable
 import pytest
 from aiohttp.test_utils import TestServer
 
-from bot.fakellm import FakeMessagesAPI
+from chantbot_sim.messages import FakeMessagesAPI
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.simulator import GitHubSimulator, app_key_pair
+from chantbot_sim.github import GitHubSimulator, app_key_pair
 from bot.store import open_store
 from bot.writelimit import parse_write_limits
 from tests.databases import _databases, database_url, postgres_url  # noqa: F401 (fixtures for every test)

@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from bot.assessment import (CATEGORIES, COMPLETENESS, MAX_QUESTIONS, PRIORITIES, RECOMMENDATIONS, SEVERITIES,
-                            Candidate, IssueText)
+from bot.assessment import CATEGORIES, COMPLETENESS, MAX_QUESTIONS, PRIORITIES, RECOMMENDATIONS, SEVERITIES
+from bot.issuetext import Candidate, IssueText
 from bot.classifier import LocalTriager, likely_duplicate, missing_information, rules_only
 from bot.questions import bounded
 

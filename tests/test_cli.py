@@ -11,7 +11,7 @@ import pytest
 
 from bot.__main__ import JsonFormatter, main
 from bot.settings import ENVIRONMENT
-from bot.simulator import app_key_pair
+from chantbot_sim.github import app_key_pair
 
 PEM = app_key_pair()[0]
 CONTRACT = ("PORT", "HOST", "GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "GITHUB_PRIVATE_KEY_PATH", "GITHUB_WEBHOOK_SECRET",

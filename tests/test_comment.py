@@ -7,7 +7,8 @@ import re
 import pytest
 
 from bot import comment
-from bot.assessment import Assessment, IssueText
+from bot.assessment import Assessment
+from bot.issuetext import IssueText
 
 MENTION = re.compile(r"(?<![\w`/.@-])@([A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:/[A-Za-z0-9_.-]+)?)")
 HELP = "| command | what it does |\n| --- | --- |\n| `/retriage` | triage again |"

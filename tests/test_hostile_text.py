@@ -40,8 +40,9 @@ def gauntlet() -> str:
 @functools.lru_cache(maxsize=1)
 def functions() -> dict[str, Callable[[str], object]]:
     """Each function that reads untrusted text, called as chantbot calls it (text in every untrusted slot)."""
-    from bot import classifier, comment, llm, prompts, questions, repoconfig, routing, sanitize, specs, store
-    from bot.assessment import Assessment, Candidate, IssueText
+    from bot import classifier, comment, llm, prompts, questions, repoconfig, deliveries, sanitize, specs, store
+    from bot.assessment import Assessment
+    from bot.issuetext import Candidate, IssueText
     from bot.commands import parser, registry
     from bot.stages import dossier
 
@@ -96,7 +97,7 @@ def functions() -> dict[str, Callable[[str], object]]:
         "classifier.security_report": lambda t: [classifier.security_report(issue(t), c) for c in ("bug", "question")],
         "comment.suggestion_block": lambda t: comment.suggestion_block(t, [t], "https://github.com/acme/widgets"),
         "dossier.named_paths": dossier.named_paths,
-        "routing.plan": lambda t: quietly(lambda: routing.plan("issue_comment", {**payload, "comment": {
+        "deliveries.plan": lambda t: quietly(lambda: deliveries.plan("issue_comment", {**payload, "comment": {
             **payload["comment"], "body": t}})),
     }
 

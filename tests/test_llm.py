@@ -2,9 +2,12 @@
 
 import pytest
 
-from bot.assessment import CATEGORIES, Candidate, IssueText
-from bot.fakellm import FakeMessagesAPI
-from bot.llm import MAX_BODY, ClaudeTriager, LLMUnavailable, Usage, make_client
+from bot.assessment import CATEGORIES
+from bot.issuetext import Candidate, IssueText
+from chantbot_sim.messages import FakeMessagesAPI
+from bot.llm import ClaudeTriager, make_client
+from bot.untrusted import MAX_BODY
+from bot.modelcalls import LLMUnavailable, Usage
 
 MODEL = "claude-haiku-5-5"
 INSTRUCTIONS = "You are the triage step of a maintainer workflow. Classify the issue carefully. " * 80

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from bot import specs
-from bot.assessment import Assessment, IssueText
+from bot.assessment import Assessment
+from bot.issuetext import IssueText
 from tests.conftest import REPO
 
 TOOLS = Path(__file__).resolve().parents[2] / "shared" / "tools" / "chant"

@@ -10,7 +10,7 @@ import pytest
 from bot import receive
 from bot.__main__ import build_parser, main
 from bot.settings import from_env, with_env_file
-from bot.simulator import app_key_pair
+from chantbot_sim.github import app_key_pair
 from tests.conftest import APP_ID, INSTALLATION, REPO, bot_settings
 
 

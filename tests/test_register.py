@@ -19,7 +19,7 @@ import pytest
 
 from bot import register
 from bot.settings import from_env
-from bot.simulator.manifest import manifest_errors
+from chantbot_sim.github.manifest import manifest_errors
 from tests.conftest import REPO, eventually
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.assessment import Assessment, IssueText, from_output, settle
+from bot.assessment import Assessment, from_output, settle
+from bot.issuetext import IssueText
 from bot.classifier import rules_only, security_report
 from bot.llm import ClaudeTriager, make_client
 from bot.specs import parse_front_matter

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from bot.settings import SettingsError, from_env, read_env_file, with_env_file
-from bot.simulator import app_key_pair
+from chantbot_sim.github import app_key_pair
 from bot.writelimit import WriteLimit
 
 PEM = app_key_pair()[0]

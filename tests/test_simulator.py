@@ -11,7 +11,7 @@ from aiohttp import web
 from gidgethub import BadRequest, GitHubBroken, apps, sansio
 from gidgethub.aiohttp import GitHubAPI
 
-from bot.simulator import GitHubSimulator, app_key_pair
+from chantbot_sim.github import GitHubSimulator, app_key_pair
 from tests.conftest import ManualClock
 
 APP_ID = 321

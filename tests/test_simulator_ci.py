@@ -13,8 +13,8 @@ from aiohttp import web
 from gidgethub import apps, sansio
 from gidgethub.aiohttp import GitHubAPI
 
-from bot.simulator import GitHubSimulator
-from bot.simulator.ci import write_tree
+from chantbot_sim.github import GitHubSimulator
+from chantbot_sim.github.ci import write_tree
 from tests.conftest import APP_ID, INSTALLATION, REPO, KeyPair
 
 API = f"/repos/{REPO}"

@@ -12,7 +12,7 @@ import pytest
 from gidgethub import BadRequest, InvalidField, ValidationError, apps
 from gidgethub.aiohttp import GitHubAPI
 
-from bot.simulator import GitHubSimulator
+from chantbot_sim.github import GitHubSimulator
 from tests.conftest import APP_ID, INSTALLATION, REPO, KeyPair
 
 API = f"/repos/{REPO}"

@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from bot import specs
-from bot.assessment import Assessment, IssueText
+from bot.assessment import Assessment
+from bot.issuetext import IssueText
 
 ID_RE = re.compile(r"^\d{4}-\d{2}-\d{2}-[0-9a-z]{3}-[0-9a-z]{3}$")
 DAY = datetime.date(2026, 11, 24)

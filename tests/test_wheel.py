@@ -58,7 +58,7 @@ async def test_the_wheel_ships_prompts_not_tests_and_runs_the_demo_and_an_llm_tr
     assert not [n for n in names if n.startswith("tests/") or "/tests/" in n]
     shipped = {n.removeprefix("bot/prompt_files/") for n in names if n.startswith("bot/prompt_files/")}
     assert shipped == {p.name for p in (ROOT / "prompts").glob("*.md")} and shipped
-    assert {"bot/app.yaml", "bot/templates/register.html", "bot/simulator/server.py", "bot/fakellm.py"} <= names
+    assert {"bot/app.yaml", "bot/templates/register.html", "chantbot_sim/github/server.py", "chantbot_sim/messages.py"} <= names
 
     python = install(wheel, tmp_path)
     work = tmp_path / "elsewhere"  # not the checkout: `bot` must come from the installed package

@@ -26,7 +26,7 @@ from bot.services import reporter
 from bot.services.triage import label_choices, triage_issue
 from bot.stages import gate, runner
 from bot.repoconfig import RepoConfig
-from bot.routing import is_bot
+from bot.deliveries import is_bot
 from bot.sanitize import code_span
 from bot.store import Job
 

@@ -9,7 +9,7 @@ from gidgethub import routing as gh_routing
 from gidgethub import sansio
 from gidgethub.abc import GitHubAPI
 
-from bot import routing, workflow
+from bot import deliveries, workflow
 from bot.commands import permissions, registry
 from bot.context import Context
 from bot.services import config as configs
@@ -25,7 +25,7 @@ async def on_stage_label(event: sansio.Event, gh: GitHubAPI, *args: Any, ctx: Co
     """A stage label starts its stage when the person who added it may run the stage's command."""
     data = event.data
     sender = (data.get("sender") or {}).get("login", "")
-    if routing.is_bot(data.get("sender")) or not sender:
+    if deliveries.is_bot(data.get("sender")) or not sender:
         return  # chantbot's own labels start stages from where chantbot set them
     repo = data["repository"]["full_name"]
     config, _ = await configs.load(ctx, gh, repo)
@@ -63,7 +63,7 @@ async def on_check_run(event: sansio.Event, gh: GitHubAPI, *args: Any, ctx: Cont
 @router.register("pull_request", action="synchronize")
 async def on_pull_push(event: sansio.Event, gh: GitHubAPI, *args: Any, ctx: Context, **kwargs: Any) -> None:
     """New commits on an issue's pull request make an earlier approval void."""
-    number = routing.work_issue("pull_request", event.data)
+    number = deliveries.work_issue("pull_request", event.data)
     head = ((event.data.get("pull_request") or {}).get("head") or {}).get("sha")
     if number and head:
         repo = event.data["repository"]["full_name"]
@@ -74,7 +74,7 @@ async def on_pull_push(event: sansio.Event, gh: GitHubAPI, *args: Any, ctx: Cont
 @router.register("pull_request", action="closed")
 async def on_pull_closed(event: sansio.Event, gh: GitHubAPI, *args: Any, ctx: Context, **kwargs: Any) -> None:
     """A merge completes the issue's chain; a close without merge abandons it."""
-    number = routing.work_issue("pull_request", event.data)
+    number = deliveries.work_issue("pull_request", event.data)
     pull = event.data.get("pull_request") or {}
     if number:
         repo = event.data["repository"]["full_name"]

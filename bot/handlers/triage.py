@@ -14,7 +14,7 @@ from gidgethub.abc import GitHubAPI
 from bot import jobs
 from bot.commands import parser
 from bot.context import Context
-from bot.routing import is_bot
+from bot.deliveries import is_bot
 from bot.services import config as configs
 from bot.services import reporter
 from bot.services.issues import issue_text, repo_of

@@ -6,7 +6,7 @@ from typing import Any
 
 from gidgethub import sansio
 
-from bot.assessment import IssueText
+from bot.issuetext import IssueText
 
 
 def repo_of(event: sansio.Event) -> str:

@@ -8,7 +8,7 @@ import random
 from gidgethub.abc import GitHubAPI
 
 from bot import jobs, prompts, specs, workflow
-from bot.assessment import IssueText
+from bot.issuetext import IssueText
 from bot.context import Context
 from bot.repoconfig import RepoConfig
 from bot.stages.dossier import named_paths

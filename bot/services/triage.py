@@ -14,7 +14,8 @@ from gidgethub.abc import GitHubAPI
 
 from bot import comment as comments
 from bot import issueops, jobs, labels, prompts, specs, workflow
-from bot.assessment import Assessment, Candidate, IssueText, Suggestion, settle
+from bot.assessment import Assessment, Suggestion, settle
+from bot.issuetext import Candidate, IssueText
 from bot.classifier import related
 from bot.commands import registry
 from bot.context import Context
@@ -54,7 +55,7 @@ async def assess(ctx: Context, gh: GitHubAPI, repo: str, issue: IssueText,
     candidates = related(issue, found)
     problems: list[str] = []
     if ctx.llm is not None:
-        from bot.llm import LLMUnavailable
+        from bot.modelcalls import LLMUnavailable
 
         model = config.model or ctx.settings.model
         instructions, problems = await triage_prompt(ctx, gh, repo)
@@ -258,7 +259,7 @@ async def suggestion(ctx: Context, gh: GitHubAPI, repo: str, issue: IssueText, c
     if "suggestion" in state:
         kept = state["suggestion"]
         return Suggestion(kept["answer"], tuple(kept["sources"])) if kept else None
-    from bot.llm import LLMUnavailable
+    from bot.modelcalls import LLMUnavailable
 
     found = await documents(ctx, gh, repo)
     result = None

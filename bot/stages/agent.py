@@ -8,32 +8,11 @@ from typing import Any
 
 import anthropic
 
-from bot.llm import LLMUnavailable, Usage
+from bot.modelcalls import LLMUnavailable, Usage
 from bot.stages.tools import MAX_WRITE_BYTES
 
 MAX_TOKENS = 8192
 MAX_KEPT_INPUT = MAX_WRITE_BYTES  # characters of one tool input kept: more than any tool accepts
-
-
-@dataclass(frozen=True)
-class Price:
-    """USD per million tokens; cache reads cost a tenth of input, cache writes a quarter more."""
-
-    input: float
-    output: float
-
-    def cost(self, usage: Usage) -> float:
-        return (usage.input_tokens * self.input + usage.output_tokens * self.output
-                + usage.cache_read_input_tokens * self.input * 0.1
-                + usage.cache_creation_input_tokens * self.input * 1.25) / 1e6
-
-
-PRICES = {"opus": Price(5.0, 25.0), "sonnet": Price(3.0, 15.0), "haiku": Price(1.0, 5.0)}
-
-
-def price(model: str) -> Price:
-    """The price of a model by its family (sonnet's when the name says nothing)."""
-    return next((p for family, p in PRICES.items() if family in model), PRICES["sonnet"])
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from bot.assessment import IssueText
-from bot.llm import defuse, issue_fence
+from bot.issuetext import IssueText
+from bot.untrusted import defuse, issue_fence
 from bot.sanitize import neutralize, one_line
 
 MAX_PROSE = 6000

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from gidgethub.abc import GitHubAPI
 
-from bot.assessment import Candidate, IssueText
+from bot.issuetext import Candidate, IssueText
 from bot.stages.documents import code, line
 from bot.stages.tools import Snapshot, Workspace
 

@@ -17,10 +17,11 @@ from typing import Any
 
 from gidgethub.abc import GitHubAPI
 
-from bot import issueops, jobs, prompts, specs, workflow
-from bot.assessment import IssueText
+from bot import issueops, jobs, modelcalls, prompts, specs, workflow
+from bot.issuetext import IssueText
 from bot.context import Context
-from bot.llm import LLMUnavailable, Usage, defuse
+from bot.modelcalls import LLMUnavailable, Usage
+from bot.untrusted import defuse
 from bot.repoconfig import RepoConfig
 from bot.services import config as configs
 from bot.services import labelling, specchain
@@ -330,7 +331,7 @@ async def _turn(s: Step) -> None:
         except LLMUnavailable as exc:
             await _llm_failed(s, str(exc))
             return
-        usd = agent.price(s.data["model"]).cost(answer.usage)
+        usd = modelcalls.price(s.data["model"]).cost(answer.usage)
         total = Usage(**s.data["usage"]) + answer.usage
         s.data.update(turns=s.data["turns"] + 1, usd=s.data["usd"] + usd, usage=_usage_dict(total), llm_failures=0)
         messages.append(agent.stored(answer.message))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from bot.assessment import Candidate
+from bot.issuetext import Candidate
 from bot.writelimit import WriteLimit
 
 RUN_ACTIVE = ("queued", "running", "waiting_ci")

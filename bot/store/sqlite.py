@@ -18,7 +18,7 @@ import sqlite3
 import time
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
-from bot.assessment import Candidate
+from bot.issuetext import Candidate
 from bot.store import (HOLD_KINDS, RUN_COLUMNS, RUN_STATUSES, Job, OutboxFile, Run, SpecRecord, StoreError,
                        fts_words, scrub_issue_text, storable)
 from bot.store import migrations

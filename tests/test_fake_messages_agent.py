@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 
 from bot.assessment import tool_schema
-from bot.fakellm import FakeMessagesAPI, stage_of
+from chantbot_sim.messages import FakeMessagesAPI, stage_of
 
 MODEL = "claude-sonnet-5-5"
 LONG_PROMPT = "You research issues for a project and report what you found. " * 120  # ~1,900 tokens
@@ -300,7 +300,8 @@ async def test_an_invalid_tool_schema_gets_400(client):
       "messages": [{"role": "user", "content": "chantbot-stage: review"}]}, "implement"),
     ({"system": [{"type": "text", "text": "no marker"}],
       "messages": [{"role": "user", "content": "<!-- acceptance-stage: document -->"}]}, "document"),
-    ({"messages": [{"role": "user", "content": "chantbot-stage: triage\nnot-chantbot-stage: review"}]}, None),
+    ({"messages": [{"role": "user", "content": "not-chantbot-stage: review\nchantbot-stage: Review"}]}, None),
+    ({"messages": [{"role": "user", "content": "chantbot-stage: any-name-2"}]}, "any-name-2"),
     ({"messages": [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t",
                                                  "content": [{"type": "text", "text": "chantbot-stage:research"}]}]}]},
      "research"),
@@ -314,7 +315,7 @@ def test_unusable_scripts_are_refused(steps):
     with pytest.raises(ValueError):
         FakeMessagesAPI().agent_script("research", steps)
     with pytest.raises(ValueError):
-        FakeMessagesAPI().agent_script("triage", [{"text": "hi"}])
+        FakeMessagesAPI().agent_script("Research!", [{"text": "hi"}])
 
 
 async def test_control_routes(client, fake):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.simulator.git import GitStore
+from chantbot_sim.github.git import GitStore
 
 
 @dataclass

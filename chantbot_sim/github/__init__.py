@@ -1,7 +1,7 @@
 """A stateful GitHub REST simulator: the fake GitHub behind `python -m bot demo` and every test."""
 
-from bot.simulator.keys import app_key_pair
-from bot.simulator.rest import GitHubError
-from bot.simulator.server import GitHubSimulator
+from chantbot_sim.github.keys import app_key_pair
+from chantbot_sim.github.rest import GitHubError
+from chantbot_sim.github.server import GitHubSimulator
 
 __all__ = ["GitHubError", "GitHubSimulator", "app_key_pair"]

@@ -1,16 +1,16 @@
-"""`python -m bot.simulator`: run the GitHub simulator as its own process."""
+"""`python -m chantbot_sim.github`: run the GitHub simulator as its own process."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 
-from bot.simulator.server import serve_forever
+from chantbot_sim.github.server import serve_forever
 
 
 def main(argv: list[str] | None = None) -> None:
     """Serve the simulator until interrupted, printing "listening on http://HOST:PORT"."""
-    parser = argparse.ArgumentParser(prog="python -m bot.simulator", description="A GitHub REST simulator")
+    parser = argparse.ArgumentParser(prog="python -m chantbot_sim.github", description="A GitHub REST simulator")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001, help="0 picks a free port")
     parser.add_argument("--app-id", type=int, required=True)

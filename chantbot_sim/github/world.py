@@ -8,8 +8,8 @@ import itertools
 from typing import Any, Callable, Sequence
 from urllib.parse import quote
 
-from bot.simulator.git import FileChange, iso
-from bot.simulator.model import (CheckRun, CheckSuite, Comment, CommitStatus, Issue, Label, Milestone, Pull, Release,
+from chantbot_sim.github.git import FileChange, iso
+from chantbot_sim.github.model import (CheckRun, CheckSuite, Comment, CommitStatus, Issue, Label, Milestone, Pull, Release,
                                  Repo, Review, ReviewComment)
 
 WEB = "https://github.com"

@@ -22,13 +22,13 @@ import aiohttp
 import jwt
 from aiohttp import web
 
-from bot.simulator.ci import SimulatedCI
-from bot.simulator.git import iso
-from bot.simulator.manifest import ManifestFlow
-from bot.simulator.model import Repo
-from bot.simulator.rest import DOCS, REPO_ROUTES, Ctx, GitHubError, paginate
-from bot.simulator.rest_code import CODE_ROUTES
-from bot.simulator.world import TOKEN_PERMISSIONS, World
+from chantbot_sim.github.ci import SimulatedCI
+from chantbot_sim.github.git import iso
+from chantbot_sim.github.manifest import ManifestFlow
+from chantbot_sim.github.model import Repo
+from chantbot_sim.github.rest import DOCS, REPO_ROUTES, Ctx, GitHubError, paginate
+from chantbot_sim.github.rest_code import CODE_ROUTES
+from chantbot_sim.github.world import TOKEN_PERMISSIONS, World
 
 SECONDARY_DOCS = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
 PRIMARY_DOCS = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-primary-rate-limits"

@@ -15,8 +15,8 @@ from typing import Awaitable, Callable
 
 import aiohttp
 
-from bot.simulator.model import CheckRun, CheckSuite, Repo
-from bot.simulator.world import World
+from chantbot_sim.github.model import CheckRun, CheckSuite, Repo
+from chantbot_sim.github.world import World
 
 RUN_NAME = "test"
 PARALLEL = 2  # pytest runs at once

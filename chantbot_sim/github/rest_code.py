@@ -7,10 +7,10 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.simulator.git import FileChange, locate
-from bot.simulator.model import CommitStatus, Issue, Release, Review, ReviewComment
-from bot.simulator.rest import Ctx, GitHubError, Handler, invalid, json_page, paginate
-from bot.simulator.world import WEB
+from chantbot_sim.github.git import FileChange, locate
+from chantbot_sim.github.model import CommitStatus, Issue, Release, Review, ReviewComment
+from chantbot_sim.github.rest import Ctx, GitHubError, Handler, invalid, json_page, paginate
+from chantbot_sim.github.world import WEB
 
 STATUS_STATES = ("error", "failure", "pending", "success")
 REVIEW_STATES = {"COMMENT": "COMMENTED", "REQUEST_CHANGES": "CHANGES_REQUESTED", "APPROVE": "APPROVED"}

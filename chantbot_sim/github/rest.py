@@ -11,9 +11,9 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from bot.simulator.git import iso, valid_path
-from bot.simulator.model import Comment, Issue, Label, Repo
-from bot.simulator.world import REACTIONS, ROLE_RANK, World, node_id
+from chantbot_sim.github.git import iso, valid_path
+from chantbot_sim.github.model import Comment, Issue, Label, Repo
+from chantbot_sim.github.world import REACTIONS, ROLE_RANK, World, node_id
 
 DOCS = "https://docs.github.com/rest"
 # The legacy `permission` field predates the triage and maintain roles.

@@ -16,12 +16,12 @@ from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 
-from bot.simulator.git import iso
-from bot.simulator.keys import app_key_pair
-from bot.simulator.world import WEB, node_id
+from chantbot_sim.github.git import iso
+from chantbot_sim.github.keys import app_key_pair
+from chantbot_sim.github.world import WEB, node_id
 
 if TYPE_CHECKING:
-    from bot.simulator.server import GitHubSimulator
+    from chantbot_sim.github.server import GitHubSimulator
 
 CODE_TTL = 3600.0  # GitHub: the code must be exchanged within an hour
 # Events an App may subscribe to, and the permissions (any one of them) each needs. GitHub sends
