@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import re
 from collections import Counter
@@ -38,6 +39,7 @@ SUMMARY_PART = "The diff of {shown} of {files} (the others are listed), +{added}
 LISTED = "Listed, not shown as a diff:"
 NO_ROOM = ": its diff would not fit in this comment"
 MORE_ENTRIES = "- … and {count} more"
+UNREAD_FILES = "- {count} more files were not read or scanned here: too much changed (they are listed under the diff)"
 NO_CHANGES = "No changes."
 MARK = "⚠️ "
 
@@ -54,32 +56,56 @@ MAX_FILES_LISTED = 300  # files listed instead of diffed
 BLOB_RUN = 200  # base64 or hex characters in a row
 MIN_LIMIT = 2_000
 
-# One pass per line: literal alternatives with fixed-width look-arounds and bounded gaps, nothing that backtracks.
-_PATTERNS = {
-    "env": (r"\benviron\b|\bgetenv\b|process\.env\b|\bENV\[|\bprintenv\b|/proc/(?:self|\d{1,7})/environ"
-            r"|\$\{?(?:GITHUB|ANTHROPIC|ACTIONS|RUNNER|NPM|PYPI|TWINE|AWS|GH|GITLAB|CHANTBOT)_"
-            r"|\$\{\{[ \t]{0,4}(?:secrets|env)\.|(?:TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|PRIVATE_KEY|CREDENTIALS)\b"),
-    "creds": (r"\.ssh\b|\.netrc\b|\.pypirc\b|\.git-credentials\b|\.aws/credentials\b|\.docker/config\.json"
-              r"|\.kube/config\b|\.npmrc\b|\.gnupg\b|\bid_rsa\b|\bid_ed25519\b|\.config/gh\b|\.config/gcloud\b"),
-    "net": (r"\bsocket\b|\burllib\d?\b|\bimport requests\b|\brequests\.(?:get|post|put|patch|delete|head|request"
-            r"|Session)\b|\bhttp\.client\b|\bhttplib\d?\b|\bhttpx\b|\baiohttp\b|\burlopen\b|\bcurl\b|\bwget\b"
-            r"|\bfetch[ \t]{0,4}\(|(?i:https?://)|\bXMLHttpRequest\b|\bWebSocket\b|\bsmtplib\b|\bftplib\b"
-            r"|\btelnetlib\b|\bparamiko\b|/dev/(?:tcp|udp)/|\bnetcat\b|\bncat\b|\bInvoke-WebRequest\b"),
-    "proc": (r"\bsubprocess\b|\bos\.(?:system|popen|exec[lv]p?e?|spawn[lv]p?e?|fork|posix_spawnp?)\b|\bpty\b"
-             r"|(?<![.\w])(?:eval|exec)[ \t]{0,4}\(|\bchild_process\b|\bPopen\b|\bcreate_subprocess_|\bshell=True\b"
-             r"|\bexecSync\b|\bspawnSync\b|\bRuntime\.getRuntime\b|\bos/exec\b|\bcommands\.getoutput\b"),
-    "obf": (r"\bcodecs\.decode\b|\bmarshal\.loads?\b|\bpickle\.loads?\b|(?<![.\w])compile[ \t]{0,4}\("
-            r"|\b(?:urlsafe_b64|b64|b32|b16|a85|b85)decode\b|\bfromhex\b|\bunhexlify\b|\bdecompress\b"
-            r"|\b__import__\b|\b__builtins__\b|\bimportlib\b|\bctypes\b|\batob[ \t]{0,4}\(|\bfromCharCode\b"
-            r"|\bnew Function\b|\brot_?13\b|(?:\\x[0-9a-fA-F]{2}){8}"),
+# What the scan looks for, by reason: small patterns whose first character is taken literally (the rest is a
+# regex), optionally after `\b` (a word starts there) or `!.` (no word character or dot before it). Each
+# reason's patterns make one flat alternation whose branches all start with a literal, so the regex engine skips
+# to the few places where one can start, and a branch costs O(1) where it tries: no nested or competing
+# quantifiers, every gap bounded.
+_TERMS = {
+    ENVIRONMENT: (r"\benviron\b", r"\bgetenv\b", r"process\.env\b", r"\bENV\[", r"\bprintenv\b",
+                  r"/proc/self/environ", r"/proc/[0-9]{1,7}/environ",
+                  r"$\{?(?:GITHUB|ANTHROPIC|ACTIONS|RUNNER|NPM|PYPI|TWINE|AWS|GH|GITLAB|CHANTBOT)_",
+                  r"$\{\{[ \t]{0,4}(?:secrets|env)\.", r"TOKEN\b", r"SECRET", r"PASSWORD", r"PASSWD", r"API_KEY",
+                  r"PRIVATE_KEY", r"CREDENTIALS"),
+    CREDENTIALS: (r".ssh\b", r".netrc\b", r".pypirc\b", r".git-credentials\b", r".aws/credentials\b",
+                  r".docker/config\.json", r".kube/config\b", r".npmrc\b", r".gnupg\b", r"\bid_rsa\b",
+                  r"\bid_ed25519\b", r".config/gh\b", r".config/gcloud\b"),
+    NETWORK: (r"\bsocket\b", r"\burllib[0-9]?\b", r"\bimport requests\b",
+              r"\brequests\.(?:get|post|put|patch|delete|head|request|Session)\b", r"\bhttp\.client\b",
+              r"\bhttplib[0-9]?\b", r"\bhttpx\b", r"\baiohttp\b", r"\burlopen\b", r"\bcurl\b", r"\bwget\b",
+              r"\bfetch[ \t]{0,4}\(", r"https?://", r"HTTPS?://", r"\bXMLHttpRequest\b", r"\bWebSocket\b",
+              r"\bsmtplib\b", r"\bftplib\b", r"\btelnetlib\b", r"\bparamiko\b", r"/dev/tcp/", r"/dev/udp/",
+              r"\bnetcat\b", r"\bncat\b", r"\bInvoke-WebRequest\b"),
+    PROCESS: (r"\bsubprocess\b", r"\bos\.(?:system|popen|exec[lv]p?e?|spawn[lv]p?e?|fork|posix_spawnp?)\b",
+              r"\bpty\b", r"!.eval[ \t]{0,4}\(", r"!.exec[ \t]{0,4}\(", r"\bchild_process\b", r"\bPopen\b",
+              r"\bcreate_subprocess_", r"\bshell=True\b", r"\bexecSync\b", r"\bspawnSync\b",
+              r"\bRuntime\.getRuntime\b", r"\bos/exec\b", r"\bcommands\.getoutput\b"),
+    OBFUSCATED: (r"\bcodecs\.decode\b", r"\bmarshal\.loads?\b", r"\bpickle\.loads?\b", r"!.compile[ \t]{0,4}\(",
+                 r"\burlsafe_b64decode\b", r"\bb64decode\b", r"\bb32decode\b", r"\bb16decode\b", r"\ba85decode\b", r"\bb85decode\b", r"\bfromhex\b", r"\bunhexlify\b",
+                 r"\bdecompress\b", r"\b__import__\b", r"\b__builtins__\b", r"\bimportlib\b", r"\bctypes\b",
+                 r"\batob[ \t]{0,4}\(", r"\bfromCharCode\b", r"\bnew Function\b", r"\brot_?13\b",
+                 r"\x[0-9a-fA-F]{2}(?:\\x[0-9a-fA-F]{2}){7}"),
 }
+
+
+def _literal_first(term: str) -> str:
+    """A term as a branch that starts with its first character, literally: `\bword` becomes `w(?<!\ww)ord`."""
+    if term.startswith(("\\b", "!.")):
+        before = r"\w" if term.startswith("\\b") else r"[.\w]"
+        first, rest = term[2], term[3:]
+        return f"{re.escape(first)}(?<!{before}{re.escape(first)}){rest}"
+    return re.escape(term[0]) + term[1:]
+
+
+_SCANS = tuple((why, re.compile("|".join(_literal_first(term) for term in terms))) for why, terms in _TERMS.items())
 _LINE_WHYS = (ENVIRONMENT, CREDENTIALS, NETWORK, PROCESS, OBFUSCATED, BLOB, HIDDEN, LONG_LINE)
-_WHY = {"env": ENVIRONMENT, "creds": CREDENTIALS, "net": NETWORK, "proc": PROCESS, "obf": OBFUSCATED}
-_SCAN = re.compile("|".join(f"(?P<{name}>{pattern})" for name, pattern in _PATTERNS.items()))
-_RUNS = re.compile(r"[A-Za-z0-9+/=_-]+")  # maximal runs, each matched once: linear
-# Bidi and invisible format characters, Unicode tags, and control characters other than tab.
-_HIDDEN = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb"
-                     "\U000e0000-\U000e007f\x00-\x08\x0a-\x1f\x7f-\x9f]")
+# A run of base64 or hex: the look-behind lets a match start only where a run starts, so each run is read once.
+_BLOB = re.compile(rf"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/=_-]{{{BLOB_RUN},}}")
+# Bidi and invisible format characters, Unicode tags, and control characters other than tab and newline.
+_HIDDEN_CLASS = ("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb"
+                 "\U000e0000-\U000e007f\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_HIDDEN = re.compile(_HIDDEN_CLASS + "|\r")
+_HIDDEN_IN_TEXT = re.compile(_HIDDEN_CLASS + "|\r(?!\n|\Z)")  # a CRLF ending is no hidden character
 
 # Files that run at CI, build or import time, and why (names compared lower-cased).
 _BY_NAME = {
@@ -235,16 +261,38 @@ def _added(old: str, new: str) -> list[tuple[int, str]]:
     return added
 
 
-def _line_flags(path: str, number: int, line: str) -> list[Flag]:
-    cut = line[:MAX_LINE]
-    whys = {_WHY[m.lastgroup] for m in _SCAN.finditer(cut) if m.lastgroup}
-    if any(m.end() - m.start() >= BLOB_RUN for m in _RUNS.finditer(cut)):
-        whys.add(BLOB)
-    if _HIDDEN.search((cut[1:] if number == 1 and cut.startswith("\ufeff") else cut).rstrip("\r")):
-        whys.add(HIDDEN)
-    if len(line) > MAX_LINE:
-        whys.add(LONG_LINE)
-    return [Flag(path, number, why) for why in _LINE_WHYS if why in whys]
+def _line_flags(path: str, added: tuple[tuple[int, str], ...]) -> list[Flag]:
+    """The flags of the first MAX_FLAGS_PER_FILE flagged lines among `added` (then MORE when there are more).
+
+    The added lines, each cut to MAX_LINE, are joined and each pattern searches the whole text, once per line
+    at most: after a match it goes on from the next line, and it stops once more lines are flagged than can
+    be listed."""
+    cuts = [line[:MAX_LINE] for _, line in added]
+    text = "\n".join(cuts)
+    starts, pos = [], 0
+    for cut in cuts:
+        starts.append(pos)
+        pos += len(cut) + 1
+    whys: dict[int, set[str]] = {}
+
+    def search(why: str, pattern: re.Pattern[str], start: int = 0) -> None:
+        found = 0
+        while found <= MAX_FLAGS_PER_FILE and (m := pattern.search(text, start)) is not None:
+            index = bisect.bisect_right(starts, m.start()) - 1
+            whys.setdefault(index, set()).add(why)
+            found += 1
+            start = starts[index + 1] if index + 1 < len(starts) else len(text)
+
+    for why, pattern in _SCANS:
+        search(why, pattern)
+    search(BLOB, _BLOB)
+    search(HIDDEN, _HIDDEN_IN_TEXT, 1 if added and added[0][0] == 1 and text.startswith("\ufeff") else 0)
+    for index in [i for i, cut in enumerate(cuts) if len(cut) == MAX_LINE and len(added[i][1]) > MAX_LINE]:
+        whys.setdefault(index, set()).add(LONG_LINE)
+    flagged = sorted(whys)
+    flags = [Flag(path, added[i][0], why) for i in flagged[:MAX_FLAGS_PER_FILE] for why in _LINE_WHYS
+             if why in whys[i]]
+    return flags + ([Flag(path, 0, MORE)] if len(flagged) > MAX_FLAGS_PER_FILE else [])
 
 
 def _scan(files: list[_File]) -> list[Flag]:
@@ -259,16 +307,7 @@ def _scan(files: list[_File]) -> list[Flag]:
             continue
         if f.state == "large":
             flags.append(Flag(f.path, 0, UNSCANNED))
-        found: list[Flag] = []
-        lines = 0
-        for number, line in f.added:
-            line_flags = _line_flags(f.path, number, line)
-            if line_flags and lines >= MAX_FLAGS_PER_FILE:
-                flags.append(Flag(f.path, 0, MORE))
-                break
-            found += line_flags
-            lines += bool(line_flags)
-        flags += found
+        flags += _line_flags(f.path, f.added)
     return flags
 
 
@@ -332,15 +371,18 @@ def _flag_entries(files: list[_File], flags: list[Flag]) -> list[str]:
     """One entry per flagged line (its reasons together, its text in a code span), in file order."""
     texts = {f.path: dict(f.added) for f in files}
     whys: dict[tuple[str, int], list[str]] = {}
+    unread = 0
     for flag in flags:
-        if flag.why != BUILD_TIME:
+        if flag.why == UNREAD:
+            unread += 1
+        elif flag.why != BUILD_TIME:
             whys.setdefault((flag.path, flag.line), []).append(flag.why)
     entries = []
     for (path, number), reasons in whys.items():
         line = texts.get(path, {}).get(number, "") if number else ""
         shown = f": {_span(line[:MAX_LINE], 120)}" if line.strip() else ""
         entries.append(f"- {_span(path)}{f' line {number}' if number else ''}, {', '.join(reasons)}{shown}")
-    return entries
+    return ([UNREAD_FILES.format(count=unread)] if unread else []) + entries
 
 
 def render(base: Mapping[str, str | None], changes: Mapping[str, str | None], *, limit: int = 60_000) -> str:
