@@ -115,9 +115,10 @@ def targets() -> dict[str, Callable[[str], object]]:
     found["llm.documentation_message"] = lambda t: llm.documentation_message(issue(t), [(t[:200], t)] * 3)
     found["classifier.security_report"] = lambda t: classifier.security_report(issue(t), "bug")
     found["comment.suggestion_block"] = lambda t: comment.suggestion_block(t, [t], "https://github.com/acme/widgets")
+    from bot import issuetext
     from bot.stages import dossier
 
-    found["dossier.named_paths"] = dossier.named_paths
+    found["issuetext.named_paths"] = issuetext.named_paths
     found["dossier.trace_locations"] = dossier.trace_locations
     found["dossier.identifiers"] = dossier.identifiers
     from bot.stages import documents

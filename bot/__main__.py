@@ -96,6 +96,12 @@ async def open_runtime(runtime: "Runtime") -> None:
     database = describe_database(runtime.settings.database_url)
     if problem := sqlite_problem(runtime.settings.database_url):
         raise StartupError(f"cannot use the database {database} (DATABASE_URL): {problem}")
+    from bot.sandbox import SandboxUnavailable
+
+    try:
+        runtime.open_sandbox()
+    except SandboxUnavailable as exc:
+        raise StartupError(str(exc)) from None
     try:
         await runtime.open()
     except Exception as exc:  # noqa: BLE001 - whatever the database driver raises, the operator sees one line
@@ -134,6 +140,7 @@ async def _serve(settings: Settings, *, with_workers: bool) -> None:
         raise
     logging.getLogger("bot").info("chantbot listening on http://%s:%d (%s)", settings.host, runner.addresses[0][1],
                                   "web and workers" if with_workers else "web only")
+    logging.getLogger("bot").info("%s", runtime.sandbox_line)
     await _until_signal()
     await runner.cleanup()  # stops taking requests, then drains the workers (cleanup context)
     await runtime.close()
@@ -154,6 +161,7 @@ async def _worker(settings: Settings) -> None:
     except OSError as exc:  # e.g. next to `web` on one machine with one PORT: work on, unwatched
         log.warning("chantbot worker running %d jobs at once; no /healthz (port %d: %s)", settings.concurrency,
                     settings.port, _reason(exc))
+    log.info("%s", runtime.sandbox_line)
     stop = asyncio.Event()
     task = asyncio.create_task(runtime.run_worker_only(stop))
     await _until_signal()

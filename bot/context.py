@@ -29,6 +29,7 @@ class Context:
     llm: "ClaudeTriager | None" = None
     anthropic: Any = None  # the Messages API client stage agents use; None: no model is configured
     snapshots: Any = None  # the stage runner's cache of repository snapshots (made in the runtime's wiring)
+    sandbox: Any = None  # where agents' tests run (bot.sandbox); None: nothing runs on this machine
     repos: RepoCache = field(default_factory=RepoCache)
     clock: Callable[[], float] = time.time
     spec_commit_delay: float = 2.0  # seconds spec files wait, so that a burst's files share one commit

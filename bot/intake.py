@@ -25,6 +25,7 @@ STORE = web.AppKey("store", Store)
 METRICS = web.AppKey("metrics", Metrics)
 SECRETS = web.AppKey("secrets", tuple)
 NOTIFY = web.AppKey("notify", object)
+ABOUT = web.AppKey("about", dict)
 
 
 def verify(headers: Mapping[str, str], body: bytes, secrets: tuple[str, ...]) -> bool:
@@ -125,7 +126,7 @@ async def healthz(request: web.Request) -> web.Response:
         depth = await store.queue_depth()
     except Exception:  # noqa: BLE001 - it could write a moment ago; this is a hiccup, not a verdict
         return web.json_response({"status": "unavailable", "database": "not answering"}, status=503)
-    return web.json_response({"status": "ok", "queue": depth})
+    return web.json_response({"status": "ok", "queue": depth, **request.app[ABOUT]})
 
 
 async def metrics_view(request: web.Request) -> web.Response:
@@ -143,7 +144,7 @@ async def metrics_view(request: web.Request) -> web.Response:
 def create_app(*, store: Store, metrics: Metrics, secrets: tuple[str, ...],
                notify: Callable[[], None] | None = None,
                background: Callable[[web.Application], Awaitable[None]] | None = None,
-               receive: bool = True) -> web.Application:
+               receive: bool = True, about: Mapping[str, str] | None = None) -> web.Application:
     """The web application. `background`, when given, is an aiohttp cleanup context (e.g. the workers);
     without `receive`, only /healthz and /metrics (a worker process)."""
     app = web.Application(client_max_size=MAX_BODY)
@@ -151,6 +152,7 @@ def create_app(*, store: Store, metrics: Metrics, secrets: tuple[str, ...],
     app[METRICS] = metrics
     app[SECRETS] = secrets
     app[NOTIFY] = notify
+    app[ABOUT] = dict(about or {})  # what /healthz reports besides the database (e.g. the sandbox in use)
     if receive:
         app.router.add_post("/webhook", webhook)
     app.router.add_get("/healthz", healthz)

@@ -1,8 +1,14 @@
-"""An issue as chantbot reads it, and an earlier issue that may be the same one (untrusted data, plain values)."""
+"""An issue as chantbot reads it, an earlier issue that may be the same one, and the file paths a report names
+(untrusted data, plain values)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+MAX_SCANNED = 20_000  # characters of a report searched for file paths
+# A relative file path (`docs/usage.md`, `src/a/b.py`): bounded parts, so a long run of word characters is one pass.
+_PATH = re.compile(r"(?<![\w/.-])((?:[\w.-]{1,100}/){0,12}[\w-][\w.-]{0,99}\.[A-Za-z]{1,6})(?![\w/])")
 
 
 @dataclass(frozen=True)
@@ -27,3 +33,15 @@ class Candidate:
     body: str = ""
     state: str = "open"
     score: float = 0.0
+
+
+def named_paths(text: str, limit: int = 10) -> list[str]:
+    """Relative file paths the text names (`docs/usage.md`, `README.md`), in order, once each."""
+    found = []
+    for match in _PATH.finditer(text[:MAX_SCANNED]):
+        path = match.group(1).lstrip("./")
+        if path and ".." not in path.split("/") and path not in found:
+            found.append(path)
+            if len(found) >= limit:
+                break
+    return found

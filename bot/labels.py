@@ -58,7 +58,8 @@ def look(config: RepoConfig, name: str) -> tuple[str, str]:
 
 def desired(assessment: Assessment, config: RepoConfig) -> dict[str, str]:
     """family -> label that triage wants on the issue."""
-    stage, _ = workflow.after_triage(assessment.category, RECOMMENDATION_STAGE[assessment.recommendation])
+    stage, _ = workflow.after_triage(assessment.category, RECOMMENDATION_STAGE[assessment.recommendation],
+                                     lambda name: config.stage(name).enabled)
     want = {"category": config.label("category", assessment.category), "stage": config.label("stage", stage)}
     if assessment.security:
         want["flags"] = config.label("flags", "security")

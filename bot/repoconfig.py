@@ -18,7 +18,7 @@ MAX_BYTES = 64 * 1024  # a configuration file is a few hundred bytes; anything t
 MAX_PROBLEMS = 10  # problems reported from one file
 MAX_PROBLEM = 300  # characters of one problem
 STAGE_NAMES = tuple(stage.name for stage in workflow.STAGES)
-DAILY_USD = 20.0
+GATES = ("outsiders", "always", "never")  # whose agent-written commits wait for a maintainer's `/ok-to-test`
 ROLE_LEVELS = ("anyone", "read", "triage", "write", "maintain", "admin")
 
 DEFAULT_LABELS: dict[str, dict[str, str]] = {
@@ -54,7 +54,14 @@ SCHEMA: dict[str, Any] = {
                                       "close_after": {"oneOf": [_DAYS, {"type": "boolean", "const": False}]}}},
         "stages": workflow.config_schema(),
         "budget": {"type": "object", "additionalProperties": False,
-                   "properties": {"daily_usd": {"type": "number", "minimum": 0, "maximum": 10000}}},
+                   "properties": {"daily_usd": {"type": "number", "minimum": 0, "maximum": 10000},
+                                  "auto_per_author": {"type": "integer", "minimum": 0, "maximum": 100}}},
+        "gate": {"type": "string", "enum": list(GATES)},
+        "sandbox": {"type": "object", "additionalProperties": False,
+                    "properties": {"setup": {"type": "string", "maxLength": 2000},
+                                   "test": {"type": "string", "minLength": 1, "maxLength": 2000},
+                                   "timeout": {"type": "integer", "minimum": 1, "maximum": 3600},
+                                   "runs": {"type": "integer", "minimum": 1, "maximum": 100}}},
         "commands": {"type": "object", "additionalProperties": {"type": "string", "enum": list(ROLE_LEVELS)}},
         "model": {"type": "string", "minLength": 1, "maxLength": 100},
         "specs_branch": {"type": ["string", "boolean"], "minLength": 1, "maxLength": 200},
@@ -73,7 +80,13 @@ class RepoConfig:
     model: str | None = None
     specs_branch: str | None = "chant-specs"
     close_duplicates: bool = False
-    daily_usd: float = DAILY_USD
+    daily_usd: float | None = None  # this repository's share of the installation's daily cap (None: all of it)
+    auto_per_author: int = 3  # automatic stage runs per issue author per day
+    gate: str = "outsiders"
+    sandbox_setup: str | None = None  # None: the default for the repository's files
+    sandbox_test: str | None = None  # None: the default test command
+    sandbox_timeout: float = 300.0  # seconds
+    sandbox_runs: int = 20  # run_tests calls per run
     additional_labels: tuple[str, ...] = ()  # repository labels `/label` may add besides the vocabulary
     remind_after: int = REMIND_AFTER  # days
     close_after: int | None = CLOSE_AFTER  # days after the reminder; None: never closed
@@ -180,7 +193,13 @@ def build(data: Mapping[str, Any]) -> RepoConfig:
         model=data.get("model"),
         specs_branch=None if branch is False else ("chant-specs" if branch is True else branch),
         close_duplicates=bool(data.get("close_duplicates", False)),
-        daily_usd=float(data.get("budget", {}).get("daily_usd", DAILY_USD)),
+        daily_usd=float(data["budget"]["daily_usd"]) if "daily_usd" in data.get("budget", {}) else None,
+        auto_per_author=int(data.get("budget", {}).get("auto_per_author", 3)),
+        gate=str(data.get("gate", "outsiders")),
+        sandbox_setup=data.get("sandbox", {}).get("setup"),
+        sandbox_test=data.get("sandbox", {}).get("test"),
+        sandbox_timeout=float(data.get("sandbox", {}).get("timeout", 300)),
+        sandbox_runs=int(data.get("sandbox", {}).get("runs", 20)),
         additional_labels=tuple(dict.fromkeys(data.get("labels", {}).get("additional", []))),
         remind_after=int(needs_info.get("remind_after", REMIND_AFTER)),
         close_after=None if close_after is False else int(close_after),

@@ -82,7 +82,8 @@ class Runtime:
     """Everything a process needs to take deliveries and/or run jobs."""
 
     def __init__(self, settings: Settings, *, store: Store | None = None, llm: object = "auto",
-                 agent_client: object = "auto", spec_commit_delay: float = 2.0, job_lease: float = LEASE,
+                 agent_client: object = "auto", sandbox: object = "auto", spec_commit_delay: float = 2.0,
+                 job_lease: float = LEASE,
                  http_trace: aiohttp.TraceConfig | None = None) -> None:
         self.settings = settings
         self.http_trace = http_trace  # sees every GitHub request (`python -m bot receive` lists them)
@@ -92,11 +93,29 @@ class Runtime:
         self.metrics = Metrics()
         self.llm = make_llm(settings) if llm == "auto" else llm
         self.agent_client = make_agent_client(settings) if agent_client == "auto" else agent_client
+        self.sandbox = sandbox  # "auto": CHANTBOT_SANDBOX decides, in open_sandbox()
+        self.sandbox_line = ""
         self.session: aiohttp.ClientSession | None = None
         self.ctx: Context | None = None
         self.worker: Worker | None = None
 
+    def open_sandbox(self) -> str:
+        """Find the sandbox agents' tests run in; the start-up line that says which. Raises SandboxUnavailable when
+        CHANTBOT_SANDBOX=bwrap asks for one that cannot run here."""
+        from bot import sandbox
+
+        if self.sandbox == "auto":
+            self.sandbox = sandbox.detect(self.settings.sandbox, python=self.settings.sandbox_python)
+        self.sandbox_line = sandbox.describe(self.sandbox)  # type: ignore[arg-type]
+        return self.sandbox_line
+
+    @property
+    def sandbox_kind(self) -> str:
+        return getattr(self.sandbox, "kind", "none") if self.sandbox not in (None, "auto") else "none"
+
     async def open(self) -> None:
+        if self.sandbox == "auto":
+            self.open_sandbox()
         await self.store.open()
         self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60),
                                              trace_configs=[self.http_trace] if self.http_trace else None)
@@ -105,7 +124,7 @@ class Runtime:
                         pacer=WritePacer(self.settings.write_limits, self.store), metrics=self.metrics)
         self.ctx = Context(store=self.store, github=app, settings=self.settings, metrics=self.metrics, llm=self.llm,
                            anthropic=self.agent_client, spec_commit_delay=self.spec_commit_delay,
-                           snapshots=SnapshotCache())
+                           snapshots=SnapshotCache(), sandbox=self.sandbox)
         self.worker = Worker(self.store, self.run_job, concurrency=self.settings.concurrency, metrics=self.metrics,
                              on_dead=self.report_dead, on_retry=self.report_delay, lease=self.job_lease,
                              permanent=failures.is_permanent,
@@ -216,11 +235,13 @@ class Runtime:
         assert self.worker is not None
         return intake.create_app(store=self.store, metrics=self.metrics, secrets=self.settings.webhook_secrets,
                                  notify=self.worker.notify if with_workers else None,
-                                 background=background if with_workers else None)
+                                 background=background if with_workers else None,
+                                 about={"sandbox": self.sandbox_kind})
 
     def status_app(self) -> web.Application:
         """What a worker-only process answers on PORT: /healthz and /metrics."""
-        return intake.create_app(store=self.store, metrics=self.metrics, secrets=(), receive=False)
+        return intake.create_app(store=self.store, metrics=self.metrics, secrets=(), receive=False,
+                                 about={"sandbox": self.sandbox_kind})
 
     async def run_worker_only(self, stop: asyncio.Event) -> None:
         async with self._workers():

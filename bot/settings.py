@@ -34,6 +34,9 @@ ENVIRONMENT = (
     ("BOT_RETENTION_DAYS", "14", "days finished work (deliveries, done jobs, finished runs) is kept"),
     ("BOT_DEAD_JOB_RETENTION_DAYS", "30", "days a job that failed for good is kept, unless requeued"),
     ("LOG_FORMAT", "text", "text, or json for one JSON object per line"),
+    ("CHANTBOT_DAILY_USD", "20", "what all model calls of one installation may cost in a day (UTC)"),
+    ("CHANTBOT_SANDBOX", "bwrap where it works", "where agents' tests run: bwrap, or none (CI alone judges)"),
+    ("CHANTBOT_SANDBOX_PYTHON", "chantbot's interpreter", "python3 inside the sandbox when setup made none"),
 )
 
 
@@ -60,6 +63,9 @@ class Settings:
     log_format: str = "text"
     retention_days: int = 14  # finished work (deliveries, done jobs, committed files, finished runs)
     dead_retention_days: int = 30  # jobs that failed for good, unless retried first
+    daily_usd: float = 20.0  # what all model calls of one installation may cost in a day (UTC)
+    sandbox: str | None = None  # CHANTBOT_SANDBOX: "bwrap", "none", or None for bwrap where it works
+    sandbox_python: str | None = None
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
@@ -194,4 +200,27 @@ def from_env(env: Mapping[str, str], *, require_app: bool = True, require_secret
         log_format=log_format,
         retention_days=_int(env, "BOT_RETENTION_DAYS", 14),
         dead_retention_days=_int(env, "BOT_DEAD_JOB_RETENTION_DAYS", 30),
+        daily_usd=_usd(env, "CHANTBOT_DAILY_USD", 20.0),
+        sandbox=_choice(env, "CHANTBOT_SANDBOX", ("bwrap", "none")),
+        sandbox_python=env.get("CHANTBOT_SANDBOX_PYTHON", "").strip() or None,
     )
+
+
+def _usd(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an amount in US dollars, got {raw!r}") from None
+    if not 0 <= value <= 1_000_000:
+        raise SettingsError(f"{name} must be between 0 and 1000000, got {raw}")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str | None:
+    raw = env.get(name, "").strip().lower()
+    if raw and raw not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw or None

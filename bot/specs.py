@@ -31,79 +31,6 @@ MAX_REPORT = 4000
 MAX_FRONT_MATTER = 16 * 1024  # chant's front matter is a few hundred bytes
 
 
-@dataclass(frozen=True)
-class _Stage:
-    task: str  # {output} is the output path, {n} the issue number
-    criteria: tuple[str, ...]
-    approval: bool = False
-
-
-_STAGES: dict[str, _Stage] = {
-    "reproduce": _Stage(
-        "Write the smallest test that reproduces the reported behaviour and fails because of it. Put the "
-        "test in the repository's own test suite (under its tests directory, named after issue #{n}), not "
-        "under `.chant/`. Then record the reproduction in `{output}`: the test path, the command that runs "
-        "it, the observed and expected results and the environment. If the problem cannot be reproduced, "
-        "record every attempt and what information is missing instead. Do not fix the bug.",
-        ("A minimal, self-contained test reproduces the reported behaviour and fails for the reported reason",
-         "The test fails consistently (not flaky)",
-         "The test lives in the project's test suite and its name or docstring refers to issue #{n}",
-         "Expected and actual behaviour and the environment are documented in the test",
-         "`{output}` names the test, the command that runs it and the observed failure "
-         "(or, if it could not be reproduced, what was tried)"),
-    ),
-    "research": _Stage(
-        "Find out why the problem happens, starting from the reproduction. Trace the code path, form and "
-        "test hypotheses, and write the root-cause analysis to `{output}`: the root cause with evidence, "
-        "the affected components, two or three fix approaches with their trade-offs, a recommendation, "
-        "edge cases and the files an implementation will touch. Do not implement a fix.",
-        ("Root cause identified with evidence (file:line references, test output)",
-         "Affected components and code paths listed",
-         "2-3 fix approaches evaluated with trade-offs (complexity, risk, performance, compatibility)",
-         "One approach recommended, with the reason",
-         "Edge cases and risks documented",
-         "Files to modify listed for the implementation",
-         "Analysis written to `{output}`; no fix implemented"),
-    ),
-    "implement": _Stage(
-        "Implement the fix recommended by the research, keeping the change minimal. Make the reproduction "
-        "test pass, add tests for the edge cases the research names, and run the full test suite. Summarise "
-        "the change (files, reasoning, verification) in `{output}` and write user-facing release notes in "
-        "this spec's `## Release Notes` section. If the recommended approach turns out not to work, stop "
-        "and explain why in `{output}` instead of improvising a different fix.",
-        ("The fix follows the research recommendation (or the deviation is explained)",
-         "The reproduction test passes",
-         "Tests cover the edge cases named in the research",
-         "The full test suite passes",
-         "Documentation is updated where behaviour changed",
-         "Release notes are written in this spec's `## Release Notes` section",
-         "`{output}` summarises the change and how it was verified"),
-        approval=True,
-    ),
-    "review": _Stage(
-        "Review the fix independently: do not trust earlier conclusions, verify them. Run the reproduction "
-        "test and the full test suite, read the change against the research recommendation, and check "
-        "edge cases, documentation and release notes. Write the review to `{output}` with a verdict of "
-        "APPROVED or REJECTED, a checklist of results, and blocking issues kept apart from suggestions. "
-        "A maintainer approves this spec before the work moves on.",
-        ("The reproduction test passes",
-         "The full test suite passes with no regressions",
-         "The change matches the research recommendation (or the deviation is justified)",
-         "Edge cases are handled and tested",
-         "Documentation and release notes are adequate",
-         "`{output}` states APPROVED or REJECTED with reasons"),
-    ),
-    "document": _Stage(
-        "Update the project's user-facing documentation for the change: what behaves differently and why "
-        "it matters to users, with working examples. Call out breaking changes with migration steps. List "
-        "the documentation files changed, and anything left undocumented, in `{output}`.",
-        ("User documentation describes the new or changed behaviour from the user's point of view",
-         "Examples are included and work",
-         "Breaking changes and migration steps are called out (or stated as none)",
-         "`{output}` lists the documentation files changed"),
-    ),
-}
-
 _NEXT_STAGE = {
     "close": "none: close the issue",
     "defer": "none for now: the issue is deferred",
@@ -337,7 +264,7 @@ def stage_spec(stage: str, *, spec_id: str, issue: IssueText, informed_by: Seque
         "\n".join(f"- [x] {c}" for c in progress.criteria) if progress.criteria is not None
         else "\n".join(f"- [ ] {c.format(n=n, output=output)}" for c in spec.criteria),
     ]
-    if stage == "implement":
+    if "release_notes" in spec.output_fields:
         body += ["## Release Notes", progress.release_notes or "_To be written with the fix: what changed for users, "
                                                                "who is affected, and any migration steps._"]
     if progress.output:
@@ -381,10 +308,12 @@ def parse_front_matter(text: str) -> tuple[dict, str]:
     return {}, text
 
 
-def _stage(stage: str) -> _Stage:
-    if stage not in _STAGES:
-        raise ValueError(f"unknown stage {stage!r} (one of {', '.join(_STAGES)})")
-    return _STAGES[stage]
+def _stage(stage: str) -> workflow.Stage:
+    """A stage that has a spec of its own after triage (its task and criteria)."""
+    found = workflow.BY_NAME.get(stage)
+    if found is None or not found.task:
+        raise ValueError(f"unknown stage {stage!r} (one of {', '.join(s.name for s in workflow.STAGES if s.task)})")
+    return found
 
 
 class _FrontDumper(_DUMPER):

@@ -17,7 +17,7 @@ DEFAULT_LEVELS = {
     "unlabel": "triage", "duplicate": "triage", "defer": "triage", "needs-info": "triage", "close": "triage",
     "reopen": "triage", "assign": "triage", "unassign": "triage", "security": "triage",
     "reproduce": "write", "research": "write", "implement": "write", "review": "write", "document": "write",
-    "approve": "maintain", "reject": "maintain", "release-notes": "maintain",
+    "ok-to-test": "write", "approve": "maintain", "reject": "maintain", "release-notes": "maintain",
 }
 
 

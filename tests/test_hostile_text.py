@@ -44,6 +44,7 @@ def functions() -> dict[str, Callable[[str], object]]:
     from bot.assessment import Assessment
     from bot.issuetext import Candidate, IssueText
     from bot.commands import parser, registry
+    from bot import issuetext
     from bot.stages import dossier
 
     def issue(text: str) -> IssueText:
@@ -96,7 +97,9 @@ def functions() -> dict[str, Callable[[str], object]]:
         "llm.documentation_message": lambda t: llm.documentation_message(issue(t), [(t[:200], t)] * 3),
         "classifier.security_report": lambda t: [classifier.security_report(issue(t), c) for c in ("bug", "question")],
         "comment.suggestion_block": lambda t: comment.suggestion_block(t, [t], "https://github.com/acme/widgets"),
-        "dossier.named_paths": dossier.named_paths,
+        "issuetext.named_paths": issuetext.named_paths,
+        "dossier.trace_locations": dossier.trace_locations,
+        "dossier.identifiers": dossier.identifiers,
         "deliveries.plan": lambda t: quietly(lambda: deliveries.plan("issue_comment", {**payload, "comment": {
             **payload["comment"], "body": t}})),
     }

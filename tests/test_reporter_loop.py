@@ -144,7 +144,7 @@ async def test_claude_reads_the_answers_and_the_label_that_follows_starts_its_st
     fake_llm.script("tool_input", input=answered)
     client = make_client(api_key="test", max_retries=0).with_options(base_url=fake_llm.base_url)
     bot, clock = await start(start_bot, llm=ClaudeTriager(client, model="claude-test"), agent_client=client)
-    bot.sim.set_file(REPO, ".github/chantbot.yml", "stages: {reproduce: {grace: 0}}\n")
+    bot.sim.set_file(REPO, ".github/chantbot.yml", "stages: {reproduce: {grace: 0}}\ngate: never\n")
     number = await bot.open_issue(*VAGUE, user="bob")
     await bot.triaged(number)
     assert "needs-info" in bot.sim.labels_on(REPO, number)

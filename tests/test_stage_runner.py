@@ -29,7 +29,7 @@ BUG = ("columns() drops a column that fits exactly",
 REPRO = "from widgets import columns\n\n\ndef test_exact_fit_keeps_every_column():\n    assert columns(100, 30, 5) == 3\n"
 ROOT_CAUSE = "columns divides width by column + gap, counting a gap after the last column"
 RELEASE_NOTE = "columns() no longer drops a column that fits exactly"
-AUTO_OFF = "stages:\n  reproduce: {auto: false}\n  research: {auto: false}\n"
+AUTO_OFF = "gate: never\nstages:\n  reproduce: {auto: false}\n  research: {auto: false}\n"
 
 
 def step(name: str, **inputs: Any) -> dict:
@@ -434,7 +434,7 @@ async def test_release_notes_gather_several_issues_of_a_milestone_breaking_first
 
 
 async def test_triages_own_label_starts_its_stage_after_the_grace_period(world, fake_llm, simulator):
-    simulator.set_file(REPO, ".github/chantbot.yml", "stages:\n  reproduce: {grace: 0}\n  research: {auto: false}\n")
+    simulator.set_file(REPO, ".github/chantbot.yml", "stages:\n  reproduce: {grace: 0}\n  research: {auto: false}\ngate: never\n")
     fake_llm.script("tool_input", match="fits exactly", input={
         "category": "bug", "priority": "medium", "severity": "degraded", "completeness": "complete",
         "missing_information": [], "clarifying_questions": [], "recommendation": "needs-reproduction",
@@ -451,7 +451,7 @@ async def test_triages_own_label_starts_its_stage_after_the_grace_period(world, 
 
 async def test_a_label_changed_during_the_grace_period_starts_nothing(world, fake_llm, simulator):
     from bot.stages import runner
-    simulator.set_file(REPO, ".github/chantbot.yml", "stages: {reproduce: {auto: false}}\n")
+    simulator.set_file(REPO, ".github/chantbot.yml", "stages: {reproduce: {auto: false}}\ngate: never\n")
     bot = await world()
     n = await bot.open_issue(*BUG)
     await bot.triaged(n)

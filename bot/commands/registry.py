@@ -60,6 +60,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("security", "/security", "Handle as a security report: privately, nothing of it on the specs branch",
                 "triage"),
     *(_stage(stage) for stage in workflow.STAGES if stage.agent),
+    CommandSpec("ok-to-test", "/ok-to-test", "Push the agent commits held for a maintainer's reading; CI runs them",
+                "write"),
     CommandSpec("approve", "/approve", "Approve the change: `chantbot/approval` turns green on the pull request's "
                 "head", "maintain"),
     CommandSpec("reject", "/reject <reason>", "Reject the reviewed change and send it back to implementation",

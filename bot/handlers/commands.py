@@ -24,7 +24,7 @@ from bot.services.issues import repo_of
 from bot.services.roles import role_of
 from bot.services import reporter
 from bot.services.triage import label_choices, triage_issue
-from bot.stages import gate, runner
+from bot.stages import gate, progress, runner
 from bot.repoconfig import RepoConfig
 from bot.deliveries import is_bot
 from bot.sanitize import code_span
@@ -58,7 +58,7 @@ async def status_text(ctx: Context, repo: str, issue: dict[str, Any], config: Re
     records = await ctx.store.specs(repo, int(issue["number"]))
     if not records:
         return "No specs yet for this issue."
-    return "Spec chain: " + " → ".join(r.stage for r in records) + "\n\n" + await runner.status_table(
+    return "Spec chain: " + " → ".join(r.stage for r in records) + "\n\n" + await progress.status_table(
         ctx, repo, int(issue["number"]), config, issue.get("html_url", ""))
 
 
@@ -139,15 +139,12 @@ async def _label(c: Call) -> None:
 
 async def _label_starts_stage(c: Call, family: str) -> None:
     """A stage label set with `/label` starts its stage, as the same label added by that person would."""
-    key = {name: key for key, name in c.config.labels["stage"].items()}.get(c.args[0]) if family == "stage" else None
-    stage = workflow.started_by(key or "")
-    if stage is None or not stage.command:
+    if family != "stage":
         return
-    minimum = registry.levels(c.config.commands).get(stage.command, stage.role)
-    if permissions.allowed(minimum, await role_of(c.ctx, c.gh, c.repo, c.actor)):
-        c.say((await runner.start(c.ctx, c.gh, repo=c.repo,
-                                  issue=await c.gh.getitem(f"/repos/{c.repo}/issues/{c.number}"), stage=stage.name,
-                                  installation_id=c.installation_id, requested_by=c.actor, config=c.config)))
+    said = await runner.start_from_label(c.ctx, c.gh, repo=c.repo, number=c.number, label=c.args[0], person=c.actor,
+                                         installation_id=c.installation_id, config=c.config)
+    if said:
+        c.say(said)
 
 
 async def _unlabel(c: Call) -> None:
@@ -230,6 +227,11 @@ async def _unassign(c: Call) -> None:
 
 
 async def _security(c: Call) -> None:
+    state = await c.ctx.store.issue_state(c.repo, c.number)
+    state["security"] = True
+    await c.ctx.store.save_issue_state(c.repo, c.number, state)
+    stopped = await runner.cancel(c.ctx, c.gh, c.repo, c.number, c.config, "the issue is a security report",
+                                  redact=True, installation_id=c.installation_id)
     triaged = await triage_issue(c.ctx, c.gh, c.repo, c.number, installation_id=c.installation_id,
                                  attempt=c.job.attempts + 1, security=True)
     if not triaged:  # closed, or triage is off: the issue is marked, and the next triage treats it as one
@@ -242,6 +244,8 @@ async def _security(c: Call) -> None:
         want["priority"] = c.config.label("priority", "high")
     await labelling.relabel(c.ctx, c.gh, c.repo, c.number, c.config, want, by_person=True)
     done = ["Marked as a security report: the security label, priority high or above, and no stage will run."]
+    if stopped:
+        done.append(f"The stage run in progress was cancelled ({stopped}).")
     if triaged:
         done.append("The triage comment now asks the reporter to report details privately and asks nothing in "
                     "public.")
@@ -264,6 +268,10 @@ async def _decide(c: Call) -> None:
                             reason=" ".join(c.args), config=c.config))
 
 
+async def _ok_to_test(c: Call) -> None:
+    c.say(await runner.ok_to_test(c.ctx, c.gh, c.repo, c.number, c.actor, c.config))
+
+
 async def _release_notes(c: Call) -> None:
     c.say(await gate.release_notes(c.ctx, c.gh, c.repo, c.number, c.args[0], c.actor, c.config))
 
@@ -274,7 +282,7 @@ EFFECTS: dict[str, Callable[[Call], Awaitable[None]]] = {
     "duplicate": _duplicate, "defer": _stage_label, "needs-info": _stage_label, "close": _close, "reopen": _reopen,
     "assign": _assign, "unassign": _unassign, "security": _security,
     **{name: _stage for name in workflow.AGENT_STAGES}, "approve": _decide, "reject": _decide,
-    "release-notes": _release_notes,
+    "release-notes": _release_notes, "ok-to-test": _ok_to_test,
 }
 
 

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from gidgethub import routing as gh_routing
 from gidgethub import sansio
 from gidgethub.abc import GitHubAPI
 
-from bot import deliveries, workflow
-from bot.commands import permissions, registry
+from bot import deliveries
 from bot.context import Context
 from bot.services import config as configs
-from bot.services.roles import role_of
 from bot.stages import gate, runner
 
-log = logging.getLogger(__name__)
 router = gh_routing.Router()
 
 
@@ -29,21 +25,9 @@ async def on_stage_label(event: sansio.Event, gh: GitHubAPI, *args: Any, ctx: Co
         return  # chantbot's own labels start stages from where chantbot set them
     repo = data["repository"]["full_name"]
     config, _ = await configs.load(ctx, gh, repo)
-    keys = {name: key for key, name in config.labels["stage"].items()}
-    stage = workflow.started_by(keys.get((data.get("label") or {}).get("name", ""), ""))
-    if stage is None or not stage.command:
-        return
-    minimum = registry.levels(config.commands).get(stage.command, stage.role)
-    role = await role_of(ctx, gh, repo, sender)
-    if not permissions.allowed(minimum, role):
-        log.info("%s#%s: %s (%s) added %s, which does not start %s for them", repo, data["issue"]["number"], sender,
-                 role, data["label"]["name"], stage.name)
-        return
-    issue = await gh.getitem(f"/repos/{repo}/issues/{data['issue']['number']}")
-    if issue.get("state") != "open":
-        return
-    await runner.start(ctx, gh, repo=repo, issue=issue, stage=stage.name,
-                       installation_id=int(data["installation"]["id"]), requested_by=sender, config=config)
+    await runner.start_from_label(ctx, gh, repo=repo, number=int(data["issue"]["number"]),
+                                  label=(data.get("label") or {}).get("name", ""), person=sender,
+                                  installation_id=int(data["installation"]["id"]), config=config)
 
 
 @router.register("check_suite", action="completed")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import datetime
 import random
+from typing import Callable
 
 from gidgethub.abc import GitHubAPI
 
 from bot import jobs, prompts, specs, workflow
-from bot.issuetext import IssueText
 from bot.context import Context
 from bot.repoconfig import RepoConfig
-from bot.stages.dossier import named_paths
+from bot.issuetext import IssueText, named_paths
 from bot.store import SpecRecord
 
 MAX_TRACKED = 20
@@ -50,36 +50,77 @@ async def queue_files(ctx: Context, repo: str, installation_id: int, config: Rep
     return True
 
 
+async def _inputs(ctx: Context, repo: str, issue: IssueText, stage: str) -> tuple[list[str], list[str]]:
+    """What a stage's spec reads first (`informed_by`: the specs before it, and the triage document for the stages
+    that read the report) and the spec ids it depends on."""
+    order = list(workflow.CHAIN)
+    before = [r for r in [await ctx.store.spec_for(repo, issue.number, s) for s in order[:order.index(stage)]] if r]
+    informed = [r.path for r in before][-2:]
+    if stage in ("reproduce", "research", "document") and any(r.stage == "triage" for r in before):
+        informed.append(specs.triage_doc_path(issue.number))
+    return informed or ([issue.url] if issue.url else []), [r.spec_id for r in before][-2:]
+
+
+async def stage_spec_text(ctx: Context, repo: str, issue: IssueText, stage: str, made: SpecRecord, *,
+                          requested_by: str | None, progress: specs.Progress) -> str:
+    """A stage's spec as it stands, from the issue's spec chain; a security report's text never appears in it."""
+    if (await ctx.store.issue_state(repo, issue.number)).get("security"):
+        issue = specs.redacted(issue)
+    informed, depends = await _inputs(ctx, repo, issue, stage)
+    return specs.stage_spec(stage, spec_id=made.spec_id, issue=issue, informed_by=informed, requested_by=requested_by,
+                            depends_on=depends, progress=progress)
+
+
 async def pending_spec(ctx: Context, gh: GitHubAPI, repo: str, issue: IssueText, stage: str, config: RepoConfig,
                        *, requested_by: str | None = None) -> tuple[SpecRecord, dict[str, str]]:
     """The pending spec that starts `stage`: informed by (and depending on) the specs before it; a
     documentation spec also names the files it tracks."""
-    order = list(workflow.CHAIN)
-    before = [r for r in [await ctx.store.spec_for(repo, issue.number, s) for s in order[:order.index(stage)]] if r]
-    informed = [r.path for r in before]
-    if stage in ("reproduce", "research", "document") and any(r.stage == "triage" for r in before):
-        informed.append(specs.triage_doc_path(issue.number))
     made = await record(ctx, repo, issue.number, stage, status="pending")
     tracks = await tracked(ctx, gh, repo, issue) if stage == "document" else []
-    text = specs.stage_spec(stage, spec_id=made.spec_id, issue=issue, informed_by=informed[-2:] or [issue.url],
-                            requested_by=requested_by, depends_on=[r.spec_id for r in before][-2:],
-                            progress=specs.Progress(tracks=tuple(tracks)))
+    text = await stage_spec_text(ctx, repo, issue, stage, made, requested_by=requested_by,
+                                 progress=specs.Progress(tracks=tuple(tracks)))
     return made, {made.path: text}
 
 
-async def tracked(ctx: Context, gh: GitHubAPI, repo: str, issue: IssueText) -> list[str]:
+async def tracked(ctx: Context, gh: GitHubAPI, repo: str, issue: IssueText,
+                  exists: Callable[[str], bool] | None = None) -> list[str]:
     """What a documentation spec tracks (chant's `tracks`): the files the issue's implementation changed, else
-    the repository files the report names."""
+    the repository files the report names (`exists` says whether a path is one; default: its default branch)."""
     for run in reversed(await ctx.store.runs_for_issue(repo, issue.number)):
         if run.stage == "implement" and run.status == "done" and run.data.get("written"):
             return [str(path) for path in run.data["written"]][:MAX_TRACKED]
     found = []
     for path in named_paths(f"{issue.title}\n{issue.body}"):
-        if await ctx.repos.file(gh, repo, path) is not None:
+        if (exists(path) if exists is not None else await ctx.repos.file(gh, repo, path) is not None):
             found.append(path)
         if len(found) >= MAX_TRACKED:
             break
     return found
+
+
+async def redact_stage_specs(ctx: Context, repo: str, number: int, config: RepoConfig,
+                             installation_id: int | None = None) -> None:
+    """Every stage spec of a security report rewritten without its text; those not finished are cancelled."""
+    files: dict[str, str] = {}
+    issue = specs.redacted(IssueText(number=number, title="", body="", author=""))
+    for made in await ctx.store.specs(repo, number):
+        if made.stage not in workflow.CHAIN or made.stage == "triage":
+            continue
+        status = "cancelled" if made.status in ("pending", "in_progress") else made.status
+        made = await set_status(ctx, repo, number, made, status)
+        files[made.path] = specs.stage_spec(made.stage, spec_id=made.spec_id, issue=issue, informed_by=[],
+                                            progress=specs.Progress(status=status))
+    if files:
+        runs = await ctx.store.runs_for_issue(repo, number)
+        installation = installation_id if installation_id is not None else (runs[-1].installation_id if runs else None)
+        if installation is not None:
+            await queue_files(ctx, repo, installation, config, files)
+
+
+async def spec_links(ctx: Context, repo: str, number: int, config: RepoConfig,
+                     issue_url: str) -> list[tuple[str, str]]:
+    """Each spec of the issue as (text, link), for the pull request's description."""
+    return [(f"{r.stage}: {r.spec_id}", url(issue_url, config, r.path) or "") for r in await ctx.store.specs(repo, number)]
 
 
 def url(issue_url: str, config: RepoConfig, path: str) -> str | None:

@@ -124,7 +124,7 @@ async def triage_issue(ctx: Context, gh: GitHubAPI, repo: str, number: int, *, i
     files[specs.triage_doc_path(number)] = specs.triage_document(
         issue=shown, assessment=assessment, labels=final_labels, duplicate_url=dup_url)
     next_key = {v: k for k, v in config.labels["stage"].items()}.get(stage_label, "")
-    _, starts = workflow.after_triage(assessment.category, next_key)
+    _, starts = workflow.after_triage(assessment.category, next_key, lambda name: config.stage(name).enabled)
     if assessment.security:
         starts = None
         files.update(await _redacted_chain(ctx, repo, issue))
@@ -157,6 +157,9 @@ async def triage_issue(ctx: Context, gh: GitHubAPI, repo: str, number: int, *, i
     await ctx.repos.ensure_labels(gh, repo, list(plan.add), config)
     await issueops.apply_labels(gh, repo, number, plan)
     await specchain.queue_files(ctx, repo, installation_id, config, files)
+    # What the stages read is the text triaged here (and the answers it took in), not a later edit of the issue.
+    state["triaged"] = {"title": issue.title, "body": issue.body, "answers": list(issue.answers),
+                        "shapers": [issue.author]}
     state.update(owned_labels=sorted(plan.owned), triaged_at=ctx.clock(), asked=list(assessment.questions),
                  answered=answered, triage_summary=specs.triage_document(issue=shown, assessment=assessment,
                                                                         labels=final_labels))

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
+from bot import workflow
 from bot.issuetext import IssueText
 from bot.untrusted import defuse, issue_fence
 from bot.sanitize import neutralize, one_line
@@ -55,6 +56,7 @@ class Facts:
     reason: str = ""
     evidence: tuple[tuple[str, str, bool], ...] = field(default=())  # (location, note, exists)
     reproduction: tuple[str, ...] = ()  # the reproduction's test files (implement: they ran in CI)
+    verdict: str = ""  # the sandbox's verdict in words, e.g. "tests/test_x.py::test_y fails: assert 1 == 12"
 
 
 def _items(values: Sequence[Any], limit: int = 600) -> str:
@@ -62,7 +64,7 @@ def _items(values: Sequence[Any], limit: int = 600) -> str:
 
 
 def document(stage: str, number: int, title: str, data: dict[str, Any], facts: Facts) -> str:
-    """The stage's write-up, `.chant/research/issue-N-<kind>.md`."""
+    """The stage's write-up, `.chant/research/issue-N-<kind>.md`: its sections as the workflow defines them."""
     head = f"# {stage.capitalize()}: issue #{number}: {line(title, 120)}"
     status = f"- **Outcome:** {facts.outcome}" + (f" ({line(facts.reason, 300)})" if facts.reason else "")
     meta = [status]
@@ -73,39 +75,44 @@ def document(stage: str, number: int, title: str, data: dict[str, Any], facts: F
     if facts.pull:
         meta.append(f"- **Pull request:** {facts.pull}")
     parts = [head, "\n".join(meta), "## Summary", prose(data.get("summary"))]
-    if stage == "reproduce":
-        parts += ["## Test", _items([f"{p}" for p in facts.written]),
-                  "## Expected", prose(data.get("expected")), "## Observed", prose(data.get("observed"))]
-        if data.get("command"):
-            parts += ["## Command", fenced(one_line(str(data["command"]), 300))]
-        if data.get("environment"):
-            parts += ["## Environment", prose(data.get("environment"))]
-    elif stage == "research":
-        evidence = "\n".join(f"- {code(loc, 320)}{'' if ok else ' (not found in the repository)'}: {line(note, 600)}"
-                             for loc, note, ok in facts.evidence) or "- (none given)"
-        approaches = "\n\n".join(f"### {i}. {line(a.get('name'), 200)}\n\n{prose(a.get('description'))}\n\n"
-                                 f"**Trade-offs:** {prose(a.get('trade_offs'))}"
-                                 for i, a in enumerate(data.get("approaches") or [], 1))
-        parts += ["## Root cause", prose(data.get("root_cause")), "## Evidence", evidence,
-                  "## Affected components", _items(data.get("affected_components") or []),
-                  "## Approaches", approaches or "(none)", "## Recommendation", prose(data.get("recommendation")),
-                  "## Edge cases and risks", _items(data.get("edge_cases") or []),
-                  "## Files to modify", _items(data.get("files_to_modify") or [], 320)]
-    elif stage == "implement":
-        parts += ["## Files changed", _items(list(facts.written)), "## Tests", _items(data.get("tests") or []),
-                  "## Release notes", prose(data.get("release_notes"), 2000),
-                  "## Kind of change", code(data.get("change_type", "fix"))]
-    elif stage == "review":
-        findings = "\n".join(f"- {code(f.get('path'), 200)} line {int(f.get('line', 0))}: {line(f.get('body'), 600)}"
-                             for f in data.get("findings") or []) or "- (no findings)"
-        parts += ["## Findings", findings, "## Checks",
-                  f"- Reproduction test passes (reviewer's reading): {_yes(data.get('reproduction_passes'))}\n"
-                  f"- Tests cover the research's edge cases: {_yes(data.get('edge_cases_covered'))}\n"
-                  f"- Documentation needs changes: {_yes(data.get('docs_needed'))}"]
-    elif stage == "document":
-        parts += ["## Documentation changed", _items(list(facts.written)),
-                  "## Tracks", _items(data.get("tracks") or [], 320)]
+    for section in workflow.stage(stage).sections:
+        value = data.get(section.field) if section.field else None
+        if section.optional and not value:
+            continue
+        parts += [f"## {section.heading}", _SECTIONS[section.kind](value, data, facts)]
     return "\n\n".join(parts) + "\n"
+
+
+def _evidence(value: Any, data: dict[str, Any], facts: Facts) -> str:
+    return "\n".join(f"- {code(loc, 320)}{'' if ok else ' (not found in the repository)'}: {line(note, 600)}"
+                     for loc, note, ok in facts.evidence) or "- (none given)"
+
+
+def _approaches(value: Any, data: dict[str, Any], facts: Facts) -> str:
+    return "\n\n".join(f"### {i}. {line(a.get('name'), 200)}\n\n{prose(a.get('description'))}\n\n"
+                        f"**Trade-offs:** {prose(a.get('trade_offs'))}"
+                        for i, a in enumerate(value or [], 1) if isinstance(a, dict)) or "(none)"
+
+
+def _findings(value: Any, data: dict[str, Any], facts: Facts) -> str:
+    return "\n".join(f"- {code(f.get('path'), 200)} line {int(f.get('line', 0))}: {line(f.get('body'), 600)}"
+                     for f in value or [] if isinstance(f, dict)) or "- (no findings)"
+
+
+def _checks(value: Any, data: dict[str, Any], facts: Facts) -> str:
+    return (f"- Reproduction test passes (reviewer's reading): {_yes(data.get('reproduction_passes'))}\n"
+            f"- Tests cover the research's edge cases: {_yes(data.get('edge_cases_covered'))}\n"
+            f"- Documentation needs changes: {_yes(data.get('docs_needed'))}")
+
+
+_SECTIONS: dict[str, Callable[[Any, dict[str, Any], Facts], str]] = {
+    "prose": lambda value, data, facts: prose(value),
+    "items": lambda value, data, facts: _items(value if isinstance(value, list) else [], 600),
+    "code": lambda value, data, facts: code(value or "fix"),
+    "command": lambda value, data, facts: fenced(one_line(str(value), 300)),
+    "written": lambda value, data, facts: _items(list(facts.written)),
+    "evidence": _evidence, "approaches": _approaches, "findings": _findings, "checks": _checks,
+}
 
 
 def _yes(value: Any) -> str:
@@ -120,44 +127,41 @@ def agent_output(stage: str, data: dict[str, Any], facts: Facts, *, at: str) -> 
         lines.append("commits: " + ", ".join(c[:12] for c in facts.commits))
     if facts.ci:
         lines.append(f"ci: {facts.ci}")
+    if facts.verdict:
+        lines.append(f"sandbox: {facts.verdict}")
     summary = str(data.get("summary") or "").strip()
     if summary:
         lines += ["", summary[:3000]]
-    if stage == "research" and data.get("root_cause"):
-        lines += ["", "root cause: " + str(data["root_cause"])[:3000]]
-    if stage == "implement" and data.get("release_notes"):
-        lines += ["", "release notes: " + str(data["release_notes"])[:2000]]
+    for name in workflow.stage(stage).output_fields:
+        if data.get(name):
+            lines += ["", f"{name.replace('_', ' ')}: " + str(data[name])[:3000]]
     return f"## Agent Output\n\n{at}\n\n{fenced(chr(10).join(lines))}"
 
 
 def criteria(stage: str, data: dict[str, Any], facts: Facts, output: str | None) -> list[str]:
-    """What a completed run met, as chantbot checked it (the spec ticks only these)."""
-    doc = f"written to `{output}`" if output else "recorded below"
-    if stage == "reproduce":
-        return [f"A test was written in the repository's test suite: {', '.join(code(p) for p in facts.written)}",
-                f"The repository's CI failed on the reproduction commit: {line(facts.ci, 200)}",
-                f"The reproduction (expected and observed behaviour) is {doc}"]
-    if stage == "research":
-        found = sum(1 for _, _, ok in facts.evidence if ok)
-        return [f"Root cause stated with {len(facts.evidence)} code reference(s), {found} found in the repository",
-                f"{len(data.get('approaches') or [])} approaches compared with their trade-offs",
-                "One approach recommended, with the reason", f"Analysis {doc}; no code changed"]
-    if stage == "implement":
-        met = [f"The change is committed: {', '.join(code(c[:12]) for c in facts.commits)}",
-               f"The repository's CI passed on it: {line(facts.ci, 200)}"]
-        if facts.reproduction:
-            met.append(f"The reproduction test now passes in that CI run: "
-                       f"{', '.join(code(p) for p in facts.reproduction)}")
-        return met + ["Release notes are written in this spec's `## Release Notes` section", f"Summary {doc}"]
-    if stage == "review":
-        return [f"One review with {len(data.get('findings') or [])} finding(s) posted on pull request {facts.pull}",
-                f"Review {doc}"]
-    if stage == "document":
-        if facts.written:
-            return [f"Documentation updated: {', '.join(code(p) for p in facts.written)}",
-                    f"Summary {doc}"]
-        return ["No documentation change was needed (recorded with the reason)", f"Summary {doc}"]
-    return []
+    """What a completed run met, as chantbot checked it (the spec ticks only these): the stage's `met` lines
+    filled from chantbot's own record. A line `?name:…` is kept only when `name` is non-empty, `?!name:…` only
+    when it is empty."""
+    values = {
+        "doc": f"written to `{output}`" if output else "recorded below",
+        "written": ", ".join(code(p) for p in facts.written),
+        "commits": ", ".join(code(c[:12]) for c in facts.commits),
+        "reproduction": ", ".join(code(p) for p in facts.reproduction),
+        "sandbox": line(facts.verdict, 300) if facts.verdict else "",
+        "ci": line(facts.ci, 200),
+        "evidence": str(len(facts.evidence)), "evidence_found": str(sum(1 for _, _, ok in facts.evidence if ok)),
+        "approaches": str(len(data.get("approaches") or [])), "findings": str(len(data.get("findings") or [])),
+        "pull": facts.pull or "(none)",
+    }
+    met = []
+    for template in workflow.stage(stage).met:
+        if template.startswith("?"):
+            condition, _, template = template[1:].partition(":")
+            wanted = not condition.startswith("!")
+            if bool(values.get(condition.lstrip("!"))) != wanted:
+                continue
+        met.append(template.format(**values))
+    return met
 
 
 def context(stage: str, chain: Sequence[tuple[str, str]], issue: IssueText, extra: str = "") -> str:

@@ -23,7 +23,6 @@ MAX_FILES_FOR_HISTORY = 5
 # Python `File "a/b.py", line 12`, JavaScript `at f (src/a.js:10:5)`, and the plain `path/to/file.ext:123`.
 _PY_FRAME = re.compile(r'File "([^"\n]{1,300})", line (\d{1,7})')
 _PATH_LINE = re.compile(r"(?<![\w/.-])((?:[\w.-]{1,100}/){0,12}[\w.-]{1,100}\.[A-Za-z]{1,6}):(\d{1,7})")
-_PATH = re.compile(r"(?<![\w/.-])((?:[\w.-]{1,100}/){0,12}[\w-][\w.-]{0,99}\.[A-Za-z]{1,6})(?![\w/])")
 _IDENTIFIER = re.compile(r"`([A-Za-z_][\w.]{2,80})[(`]|\b([a-z]+_[a-z0-9_]{2,60}|[A-Z][a-z0-9]+[A-Z][A-Za-z0-9]{1,60})\b")
 
 
@@ -43,18 +42,6 @@ def trace_locations(text: str) -> list[tuple[str, int]]:
     found = [(m.group(1), int(m.group(2))) for m in _PY_FRAME.finditer(text)]
     found += [(m.group(1), int(m.group(2))) for m in _PATH_LINE.finditer(text)]
     return list(dict.fromkeys(found))
-
-
-def named_paths(text: str, limit: int = 10) -> list[str]:
-    """Relative file paths the text names (`docs/usage.md`, `README.md`), in order, once each."""
-    found = []
-    for match in _PATH.finditer(text[:MAX_TEXT]):
-        path = match.group(1).lstrip("./")
-        if path and ".." not in path.split("/") and path not in found:
-            found.append(path)
-            if len(found) >= limit:
-                break
-    return found
 
 
 def identifiers(text: str) -> list[str]:

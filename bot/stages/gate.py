@@ -14,7 +14,7 @@ from bot import specs
 from bot.context import Context
 from bot.repoconfig import RepoConfig
 from bot.services import labelling, specchain
-from bot.stages import git, release, runner
+from bot.stages import git, hold, progress, release, runner
 from bot.store import Run
 
 
@@ -36,6 +36,9 @@ async def _record(ctx: Context, run: Run, config: RepoConfig, text: str) -> None
 async def decide(ctx: Context, gh: GitHubAPI, repo: str, number: int, actor: str, *, approve: bool, reason: str,
                  config: RepoConfig) -> str:
     """`/approve` or `/reject`: the status on the pull request's head as it is now, the spec, the label."""
+    if await hold.implementation_held(ctx, repo, number):
+        return ("The implementation is held: nothing of it is on a branch and no CI has judged it. Read the held "
+                "diff in the workflow comment and release it with `/ok-to-test` first; then approve or reject it.")
     run = await _implementation(ctx, repo, number)
     if run is None:
         return "There is no completed implementation to approve or reject yet; `/implement` starts one."
@@ -54,7 +57,7 @@ async def decide(ctx: Context, gh: GitHubAPI, repo: str, number: int, actor: str
     await ctx.store.save_issue_state(repo, number, issue_state)
     label = "approved" if approve else "ready-for-implementation"
     await labelling.relabel(ctx, gh, repo, number, config, {"stage": config.label("stage", label)}, by_person=True)
-    await runner.refresh_comment(ctx, gh, repo, number, config)
+    await progress.refresh(ctx, gh, repo, number, config)
     if approve:
         return (f"Approved: `chantbot/approval` is now success on {head[:7]}, the pull request's head, and the "
                 f"implementation spec records the approval. A later push makes it pending again. Merging is yours.")
@@ -76,17 +79,14 @@ async def on_push(ctx: Context, gh: GitHubAPI, repo: str, number: int, head: str
         await _record(ctx, run, config, text)
         issue_state["approval"] = {"status": "pending", "sha": head}
         await ctx.store.save_issue_state(repo, number, issue_state)
-        await runner.refresh_comment(ctx, gh, repo, number, config)
+        await progress.refresh(ctx, gh, repo, number, config)
 
 
 async def on_closed(ctx: Context, gh: GitHubAPI, repo: str, number: int, *, merged: bool, pull: dict[str, Any],
                     config: RepoConfig) -> None:
     """The issue's pull request closed: merged completes the chain, otherwise the chain is abandoned."""
-    for run in await ctx.store.runs_for_issue(repo, number):
-        if run.status in runner.ACTIVE:
-            data = {**run.data, "state": "cancelled",
-                    "reason": "the pull request was merged" if merged else "the pull request was closed"}
-            await ctx.store.save_run(run, status="cancelled", data=data, waiting_sha=None)
+    await runner.cancel(ctx, gh, repo, number, config,
+                        "the pull request was merged" if merged else "the pull request was closed")
     issue_state = await ctx.store.issue_state(repo, number)
     issue_state["chain"] = {"state": "merged" if merged else "abandoned", "pull": int(pull.get("number") or 0),
                             "url": pull.get("html_url", "")}
@@ -94,7 +94,7 @@ async def on_closed(ctx: Context, gh: GitHubAPI, repo: str, number: int, *, merg
     for record in await ctx.store.specs(repo, number):
         if record.status in ("pending", "in_progress"):
             await specchain.set_status(ctx, repo, number, record, "cancelled")
-    await runner.refresh_comment(ctx, gh, repo, number, config)
+    await progress.refresh(ctx, gh, repo, number, config)
 
 
 async def release_notes(ctx: Context, gh: GitHubAPI, repo: str, number: int, version: str, actor: str,

@@ -1,41 +1,40 @@
-"""The stage runner: a run advances one model turn per job, commits its writes to the issue's branch, waits
-for the repository's checks without holding a worker, and ends with its spec, document, labels and the
-workflow comment updated.
+"""The stage runner: a run advances one unit of work per job, dispatched on its phase (`state.Phase`): its start,
+one model turn, that turn's tools, the sandbox's judgement of what it wrote, publishing (a push, or a hold until a
+maintainer's `/ok-to-test`), the wait for the repository's checks, and the effects of its end.
 
 Every turn is stored before its tools run, so a run that a killed worker left behind continues from its
 last finished model call; every GitHub effect is idempotent (branch by name, pull request by head, a
-commit only when the tree differs, comments by marker).
+commit recorded before its ref moves, comments by marker).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime
-import hashlib
+import json
 import logging
-from typing import Any
+from typing import Any, Awaitable, Callable
 
+from gidgethub import BadRequest
 from gidgethub.abc import GitHubAPI
 
-from bot import issueops, jobs, modelcalls, prompts, specs, workflow
-from bot.issuetext import IssueText
+from bot import jobs, modelcalls, prompts, specs, workflow
 from bot.context import Context
+from bot.issuetext import IssueText
 from bot.modelcalls import LLMUnavailable, Usage
-from bot.untrusted import defuse
 from bot.repoconfig import RepoConfig
 from bot.services import config as configs
 from bot.services import labelling, specchain
 from bot.specbranch import build_commit, ensure_branch
-from bot.stages import agent, ci, documents, dossier, git, results, view
-from bot.stages.dossier import named_paths
-from bot.stages.tools import Result, Workspace
+from bot.stages import agent, budget, ci, documents, dossier, git, hold, progress, results, sandboxing
+from bot.stages.state import ACTIVE, End, Phase, RunState
+from bot.stages.tools import Result, Workspace, definitions
 from bot.store import Run
+from bot.untrusted import defuse
 
 log = logging.getLogger(__name__)
 
 JOB = jobs.STAGE
-AUTO_JOB = jobs.STAGE_AUTO
-ACTIVE = ("queued", "running", "waiting_ci")
 LLM_ATTEMPTS = 4  # model calls that failed in a row before the run ends failed
 LLM_RETRY = (5.0, 30.0, 120.0)
 MAX_DIFF = 30_000
@@ -50,77 +49,142 @@ def issue_key(repo: str, number: int) -> str:
     return f"{repo}#{number}"
 
 
-def _now(ctx: Context) -> float:
-    return ctx.clock()
-
-
 def _rfc3339(ts: float) -> str:
     return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _day(ts: float) -> str:
-    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).date().isoformat()
-
-
-def issue_of(data: dict[str, Any]) -> IssueText:
-    i = data["issue"]
+def issue_of(state: RunState) -> IssueText:
+    i = state.issue
     return IssueText(number=int(i["number"]), title=i["title"], body=i["body"], author=i["author"],
-                     author_association=i.get("association", "NONE"), url=i["url"])
+                     author_association=i.get("association", "NONE"), url=i["url"],
+                     answers=tuple(i.get("answers") or ()))
 
 
-def issue_data(issue: dict[str, Any]) -> dict[str, Any]:
-    return {"number": int(issue["number"]), "title": str(issue.get("title") or "")[:300],
-            "body": str(issue.get("body") or "")[:20000], "author": (issue.get("user") or {}).get("login", ""),
-            "association": str(issue.get("author_association") or "NONE"), "url": str(issue.get("html_url") or "")}
+def issue_data(issue: dict[str, Any], triaged: dict[str, Any] | None) -> dict[str, Any]:
+    """The issue as a run reads it: the text triage read (and the answers a re-triage took in), not what the issue
+    says now — an edit after triage that was not triaged again does not reach an agent."""
+    now = {"title": str(issue.get("title") or ""), "body": str(issue.get("body") or "")}
+    text = {**now, **{k: triaged[k] for k in ("title", "body") if triaged and k in triaged}}
+    return {"number": int(issue["number"]), "title": text["title"][:300], "body": text["body"][:20000],
+            "author": (issue.get("user") or {}).get("login", ""),
+            "association": str(issue.get("author_association") or "NONE"), "url": str(issue.get("html_url") or ""),
+            "answers": [str(a)[:4000] for a in (triaged or {}).get("answers") or []][:20]}
+
+
+async def security_flagged(ctx: Context, repo: str, number: int, config: RepoConfig,
+                           labels: set[str] | None = None) -> bool:
+    """Whether the issue is handled as a security report: its label, or chantbot's own record of it."""
+    if labels is not None and config.label("flags", "security") in labels:
+        return True
+    return bool((await ctx.store.issue_state(repo, number)).get("security"))
 
 
 # ---------------------------------------------------------------------------------------------- starting
 async def start(ctx: Context, gh: GitHubAPI, *, repo: str, issue: dict[str, Any], stage: str, installation_id: int,
-                requested_by: str, config: RepoConfig | None = None) -> str:
+                requested_by: str, config: RepoConfig | None = None, automatic: bool = False) -> str:
     """Start a stage for an issue: its spec, its run (when a model is configured), the workflow comment.
 
-    Returns what happened, in words for a reply."""
+    `automatic`: chantbot starts it on its own (triage's label, or the stage before), which the issue author's
+    daily allowance of automatic runs bounds. Returns what happened, in words for a reply."""
     if config is None:
         config, _ = await configs.load(ctx, gh, repo)
     settings = config.stage(stage)
     number = int(issue["number"])
+    if issue.get("state", "open") != "open":
+        return f"This issue is closed, so chantbot starts no {stage} stage for it."
     if not settings.enabled:
         return f"The {stage} stage is turned off in this repository's `.github/chantbot.yml`."
     if not config.specs_branch:
         return (f"This repository keeps no specs branch (`specs_branch: false`), so chantbot has "
                 f"nowhere to record the {stage} stage; nothing was started.")
-    if config.label("flags", "security") in labelling.names(issue):
+    if await security_flagged(ctx, repo, number, config, labelling.names(issue)):
         return (f"This issue is marked as a security report (`{config.label('flags', 'security')}`), "
                 f"so chantbot runs no stage for it: a {stage} spec on the public specs branch would "
                 "repeat the report. Handle it privately, e.g. in a draft security advisory.")
-    record = await specchain.record(ctx, repo, number, stage, status="pending")
-    data = {"issue": issue_data(issue), "spec_id": record.spec_id, "spec_path": record.path,
-            "requested_by": requested_by}
+    issue_state = await ctx.store.issue_state(repo, number)
+    data = issue_data(issue, issue_state.get("triaged"))
     if ctx.anthropic is None:
-        if stage == "document":
-            data["documents"] = await specchain.tracked(ctx, gh, repo, issue_of(data))
-        extra, what = {}, ""
-        if stage == "research":
-            path, text = await _dossier(ctx, gh, repo, issue_of(data), record.spec_id)
-            extra[path] = text
-            what = f" chantbot wrote a dossier of the evidence it found in the repository to `{path}`."
-        await _write_spec(ctx, repo, installation_id, config, data, stage, status="pending", extra=extra)
-        await _note(ctx, repo, number, stage, "needs a person",
-                    f"needs a model (no ANTHROPIC_API_KEY): run it locally with `chant work {record.spec_id}`"
-                    + (f"; evidence dossier: `{next(iter(extra))}`" if extra else ""))
-        await refresh_comment(ctx, gh, repo, number, config)
-        return (f"Wrote the pending {stage} spec `{record.spec_id}`. No model is configured, so no "
-                f"agent runs here; a maintainer can run it locally with `chant work {record.spec_id}`." + what)
+        return await _pending(ctx, gh, repo, installation_id, config, data, stage, requested_by)
     busy = [r.stage for r in await ctx.store.runs_for_issue(repo, number) if r.status in ACTIVE]
-    run = None if busy else await ctx.store.start_run(repo, number, stage, installation_id, data)
-    if run is None:
-        other = busy[0] if busy else stage
+    if busy:
+        other = busy[0]
         return (f"The {other} stage is still running for this issue; "
                 + ("it is not started twice." if other == stage else f"start {stage} when it has ended."))
-    await _note(ctx, repo, number, stage, None, None)
+    if automatic and not await budget.take_automatic(ctx, repo, data["author"], config):
+        await progress.note(ctx, repo, number, stage, "needs a person",
+                            f"not started on its own: the issue's author reached today's "
+                            f"{config.auto_per_author} automatic stage runs; `/{stage}` starts it")
+        await progress.refresh(ctx, gh, repo, number, config)
+        return "Not started: the author's automatic stage runs for today are used up."
+    record = await specchain.record(ctx, repo, number, stage, status="pending")
+    shapers = list(dict.fromkeys([data["author"], *(issue_state.get("triaged") or {}).get("shapers", [])]))
+    state = RunState(issue=data, spec_id=record.spec_id, spec_path=record.path, requested_by=requested_by,
+                     shapers=[s for s in shapers if s])
+    run = await ctx.store.start_run(repo, number, stage, installation_id, state.dump())
+    if run is None:
+        return f"The {stage} stage is still running for this issue; it is not started twice."
+    await progress.note(ctx, repo, number, stage, None, None)
     await ctx.store.enqueue(JOB, issue_key(repo, number), {"run_id": run.id}, installation_id=installation_id)
-    await refresh_comment(ctx, gh, repo, number, config)
+    await progress.refresh(ctx, gh, repo, number, config)
+    log.info("stage started: %s#%d %s (run %d, by %s)", repo, number, stage, run.id, requested_by)
     return f"Started **{stage}** (spec `{record.spec_id}`); the workflow comment shows its progress."
+
+
+async def _pending(ctx: Context, gh: GitHubAPI, repo: str, installation_id: int, config: RepoConfig,
+                   data: dict[str, Any], stage: str, requested_by: str) -> str:
+    """Without a model: the pending spec (and research's evidence dossier), for `chant work <id>`."""
+    issue = issue_of(RunState(issue=data, spec_id="", spec_path=""))
+    record, files = await specchain.pending_spec(ctx, gh, repo, issue, stage, config, requested_by=requested_by)
+    what = ""
+    if stage == "research":
+        path, text = await _dossier(ctx, gh, repo, issue, record.spec_id)
+        files[path] = text
+        what = f" chantbot wrote a dossier of the evidence it found in the repository to `{path}`."
+    await specchain.queue_files(ctx, repo, installation_id, config, files)
+    extra = f"; evidence dossier: `{_dossier_path(issue.number)}`" if what else ""
+    await progress.note(ctx, repo, issue.number, stage, "needs a person",
+                        f"needs a model (no ANTHROPIC_API_KEY): run it locally with `chant work {record.spec_id}`"
+                        + extra)
+    await progress.refresh(ctx, gh, repo, issue.number, config)
+    return (f"Wrote the pending {stage} spec `{record.spec_id}`. No model is configured, so no "
+            f"agent runs here; a maintainer can run it locally with `chant work {record.spec_id}`." + what)
+
+
+def _dossier_path(number: int) -> str:
+    return f".chant/research/issue-{number}-dossier.md"
+
+
+async def _dossier(ctx: Context, gh: GitHubAPI, repo: str, issue: IssueText, spec_id: str) -> tuple[str, str]:
+    """Research's document when no model is configured: the evidence chantbot can gather by itself."""
+    _, commit = await git.base_commit(gh, repo, issue.number)
+    snapshot = await ctx.snapshots.get(gh, repo, commit)
+    related = await ctx.store.similar_issues(repo, f"{issue.title}\n{issue.body[:2000]}", exclude=issue.number)
+    found = await asyncio.to_thread(dossier.gather, issue, snapshot, related)
+    found = await dossier.with_history(gh, repo, found)
+    return _dossier_path(issue.number), dossier.render(issue, found, spec_id)
+
+
+async def start_from_label(ctx: Context, gh: GitHubAPI, *, repo: str, number: int, label: str, person: str,
+                           installation_id: int, config: RepoConfig) -> str | None:
+    """A stage-family label a person added starts its stage when they may run the stage's command.
+
+    None when the label starts nothing for them (a reader's label, or not a stage label)."""
+    from bot.commands import permissions, registry
+    from bot.services.roles import role_of
+
+    key = {name: key for key, name in config.labels["stage"].items()}.get(label)
+    stage = workflow.started_by(key or "")
+    if stage is None or not stage.command:
+        return None
+    minimum = registry.levels(config.commands).get(stage.command, stage.role)
+    role = await role_of(ctx, gh, repo, person)
+    if not permissions.allowed(minimum, role):
+        log.info("%s#%s: %s (%s) added %s, which does not start %s for them", repo, number, person, role, label,
+                 stage.name)
+        return None
+    issue = await gh.getitem(f"/repos/{repo}/issues/{number}")
+    return await start(ctx, gh, repo=repo, issue=issue, stage=stage.name, installation_id=installation_id,
+                       requested_by=person, config=config)
 
 
 async def auto_start(ctx: Context, gh: GitHubAPI, payload: dict[str, Any], installation_id: int) -> None:
@@ -134,38 +198,36 @@ async def auto_start(ctx: Context, gh: GitHubAPI, payload: dict[str, Any], insta
     config, _ = await configs.load(ctx, gh, repo)
     if config.stage(stage).auto:
         await start(ctx, gh, repo=repo, issue=issue, stage=stage, installation_id=installation_id,
-                    requested_by="chantbot", config=config)
+                    requested_by="chantbot", config=config, automatic=True)
 
 
-async def _dossier(ctx: Context, gh: GitHubAPI, repo: str, issue: IssueText, spec_id: str) -> tuple[str, str]:
-    """Research's document when no model is configured: the evidence chantbot can gather by itself."""
-    _, commit = await git.base_commit(gh, repo, issue.number)
-    snapshot = await ctx.snapshots.get(gh, repo, commit)
-    related = await ctx.store.similar_issues(repo, f"{issue.title}\n{issue.body[:2000]}", exclude=issue.number)
-    found = await asyncio.to_thread(dossier.gather, issue, snapshot, related)
-    found = await dossier.with_history(gh, repo, found)
-    return f".chant/research/issue-{issue.number}-dossier.md", dossier.render(issue, found, spec_id)
+async def cancel(ctx: Context, gh: GitHubAPI, repo: str, number: int, config: RepoConfig, reason: str, *,
+                 redact: bool = False, installation_id: int | None = None) -> int:
+    """End every active run of the issue as cancelled (a security report, a merged or closed pull request).
 
-
-async def _note(ctx: Context, repo: str, number: int, stage: str, state: str | None, detail: str | None) -> None:
-    """A stage's line in the workflow comment when no run stands behind it (e.g. it needs a model)."""
-    issue_state = await ctx.store.issue_state(repo, number)
-    notes = issue_state.setdefault("stage_notes", {})
-    if state is None:
-        if notes.pop(stage, None) is None:
-            return
-    else:
-        notes[stage] = {"state": state, "detail": detail or ""}
-    await ctx.store.save_issue_state(repo, number, issue_state)
+    `redact`: the specs are rewritten without the issue's text. Returns how many runs were cancelled."""
+    cancelled = 0
+    for run in await ctx.store.runs_for_issue(repo, number):
+        if run.status not in ACTIVE:
+            continue
+        state = RunState.load(run.data)
+        state.end, state.outcome, state.reason, state.finished = End.CANCELLED, "cancelled", reason, ctx.clock()
+        state.phase = Phase.ENDED
+        if await ctx.store.save_run(run, status=state.status, data=state.dump(), waiting_sha=None) is not None:
+            cancelled += 1
+            log.info("stage cancelled: %s#%d %s (run %d): %s", repo, number, run.stage, run.id, reason)
+    if redact:
+        await specchain.redact_stage_specs(ctx, repo, number, config, installation_id)
+    return cancelled
 
 
 # ---------------------------------------------------------------------------------------------- stepping
 class Step:
-    """One job's worth of a run: a mutable copy of its checkpoint and the means to store it."""
+    """One job's worth of a run: its typed state, the repository's settings, and the means to store it."""
 
     def __init__(self, ctx: Context, gh: GitHubAPI, run: Run, config: RepoConfig) -> None:
         self.ctx, self.gh, self.run, self.config = ctx, gh, run, config
-        self.data: dict[str, Any] = dict(run.data)
+        self.state = RunState.load(run.data)
         self.stage = workflow.stage(run.stage)
         self.settings = config.stage(run.stage)
 
@@ -173,97 +235,124 @@ class Step:
     def number(self) -> int:
         return self.run.number
 
-    async def save(self, status: str, waiting_sha: str | None = None) -> None:
-        saved = await self.ctx.store.save_run(self.run, status=status, data=self.data, waiting_sha=waiting_sha)
+    @property
+    def repo(self) -> str:
+        return self.run.repo
+
+    async def save(self, waiting_sha: str | None = None) -> None:
+        saved = await self.ctx.store.save_run(self.run, status=self.state.status, data=self.state.dump(),
+                                              waiting_sha=waiting_sha)
         if saved is None:
             raise Conflict(f"run {self.run.id} changed meanwhile")
         self.run = saved
 
+    async def go(self, phase: Phase, *, delay: float = 0.0, waiting_sha: str | None = None,
+                 **payload: Any) -> None:
+        """Store the run at `phase` and queue its next step (unless it waits for an outside event)."""
+        self.state.phase = phase
+        await self.save(waiting_sha=waiting_sha)
+        if phase not in (Phase.HELD, Phase.CI, Phase.ENDED) or payload:
+            await self.again(delay, **payload)
+
     async def again(self, delay: float = 0.0, **payload: Any) -> None:
-        await self.ctx.store.enqueue(JOB, issue_key(self.run.repo, self.number), {"run_id": self.run.id, **payload},
+        await self.ctx.store.enqueue(JOB, issue_key(self.repo, self.number), {"run_id": self.run.id, **payload},
                                      installation_id=self.run.installation_id, delay=delay)
+
+    async def refresh(self) -> None:
+        await progress.refresh(self.ctx, self.gh, self.repo, self.number, self.config)
 
 
 async def step(ctx: Context, gh: GitHubAPI, payload: dict[str, Any]) -> None:
-    """The `stage` job: advance one run by one unit of work."""
+    """The `stage` job: advance one run by one unit of work, as its phase says."""
     run = await ctx.store.get_run(int(payload["run_id"]))
-    if run is None or (run.status not in ACTIVE and not run.data.get("effects_pending")):
+    if run is None:
         return
     config, _ = await configs.load(ctx, gh, run.repo)
     s = Step(ctx, gh, run, config)
+    if s.state.phase is Phase.ENDED:
+        return
     try:
-        if run.status not in ACTIVE:
-            await _effects(s)  # a worker died between the run's end and its effects
-        elif payload.get("check") == "ci":
-            if run.status == "waiting_ci" and run.waiting_sha == payload.get("sha"):
+        if s.state.end is None and await security_flagged(ctx, run.repo, run.number, config):
+            await cancel(ctx, gh, run.repo, run.number, config, "the issue is a security report", redact=True,
+                         installation_id=run.installation_id)
+            await s.refresh()
+            return
+        if payload.get("check") == "ci":
+            if s.state.phase is Phase.CI and run.waiting_sha == payload.get("sha"):
                 await resolve_ci(s, timed_out=bool(payload.get("timeout")))
-        elif run.status == "waiting_ci":
-            return  # the checks resume it
-        elif s.data.get("submission") is not None:
-            await _submitted(s, await _workspace(s))  # submitted before a worker died: go on from there
-        else:
-            if run.status == "queued":
-                await _begin(s)
-            await _turn(s)
+            return
+        await PHASES[s.state.phase](s)
     except Conflict as exc:
         log.info("%s", exc)
 
 
+async def _waiting(s: Step) -> None:
+    """Held or waiting for CI: an outside event (`/ok-to-test`, the checks) resumes the run."""
+
+
 async def _begin(s: Step) -> None:
-    """queued → running: the snapshot to work on, the first user turn, the spec in progress."""
-    ctx, gh, repo = s.ctx, s.gh, s.run.repo
+    """START → TURN: the snapshot to work on, the first user turn, the spec in progress."""
+    ctx, gh, repo, state = s.ctx, s.gh, s.repo, s.state
     branch, commit = await git.base_commit(gh, repo, s.number)
     chain = await _chain(ctx, repo, s.number, s.run.stage)
-    extra = await _review_diff(s) if s.run.stage == "review" else ""
-    earlier = {r.stage: r for r in await ctx.store.runs_for_issue(repo, s.number) if r.status == "done"}
+    earlier = {r.stage: RunState.load(r.data) for r in await ctx.store.runs_for_issue(repo, s.number)
+               if r.status == "done"}
+    extra = ""
+    if s.run.stage == "review":
+        extra = await _review_diff(s)
     if s.run.stage == "implement":
-        extra = "The research above is your primary guide: implement its recommended approach." + extra
+        extra = "The research above is your primary guide: implement its recommended approach."
         approval = (await ctx.store.issue_state(repo, s.number)).get("approval") or {}
         if approval.get("status") == "rejected":  # the maintainer's reason is what this attempt must answer
             extra += ("\n\nA maintainer rejected the previous implementation (untrusted data, as written):\n"
                       f"<rejection>\n{defuse(str(approval.get('reason') or '(no reason given)'))}\n</rejection>")
-        s.data["reproduction"] = _written(earlier.get("reproduce"))
-    if s.run.stage == "document":  # what the documentation tracks: the change, else the files the report names
+            if approval.get("by"):
+                state.shapers = list(dict.fromkeys([*state.shapers, str(approval["by"])]))
+        state.reproduction = list(earlier["reproduce"].written) if "reproduce" in earlier else []
+    held = await hold.held_files(ctx, repo, s.number)  # a held reproduction is part of what later stages read
+    if s.run.stage == "document":
         snapshot = await ctx.snapshots.get(gh, repo, commit)
-        issue = issue_of(s.data)
-        s.data["documents"] = _written(earlier.get("implement")) or [
-            path for path in named_paths(f"{issue.title}\n{issue.body}") if path in snapshot.files]
-    s.data.update(base={"branch": branch, "commit": commit}, turns=0, usd=0.0, usage=_usage_dict(Usage()),
-                  overlay={}, started=_now(ctx), waited=0.0, llm_failures=0, commits=[], ci_round=0,
-                  model=s.config.model or ctx.settings.model,
-                  messages=[{"role": "user", "content": documents.context(s.run.stage, chain, issue_of(s.data), extra)}])
-    await _write_spec(ctx, repo, s.run.installation_id, s.config, s.data, s.run.stage, status="in_progress")
-    await s.save("running")
-    await refresh_comment(ctx, gh, repo, s.number, s.config)
+        issue = issue_of(state)
+        state.tracks = await specchain.tracked(ctx, gh, repo, issue, exists=lambda p: p in snapshot.files)
+    state.base = {"branch": branch, "commit": commit}
+    state.overlay = dict(held)
+    state.started = ctx.clock()
+    state.model = s.config.model or ctx.settings.model
+    state.messages = [{"role": "user", "content": documents.context(s.run.stage, chain, issue_of(state), extra)}]
+    await _write_spec(s, status="in_progress")
+    await s.go(Phase.TURN)
+    await s.refresh()
 
 
 async def _chain(ctx: Context, repo: str, number: int, stage: str) -> list[tuple[str, str]]:
     """The earlier stages' write-ups (their latest finished runs), oldest first."""
-    latest: dict[str, Run] = {}
+    latest: dict[str, RunState] = {}
     for run in await ctx.store.runs_for_issue(repo, number):
-        if run.status == "done" and run.stage != stage and run.data.get("submission") is not None:
-            latest[run.stage] = run
+        state = RunState.load(run.data)
+        if run.status == "done" and run.stage != stage and state.submission is not None:
+            latest[run.stage] = state
     order = list(workflow.CHAIN)
     out = []
     triage_doc = (await ctx.store.issue_state(repo, number)).get("triage_summary")
     if triage_doc:
         out.append(("triage", str(triage_doc)[:4000]))
     for name in sorted(latest, key=order.index):
-        run = latest[name]
+        state = latest[name]
         if order.index(name) < order.index(stage) or stage == "review":
-            out.append((name, documents.document(name, number, run.data["issue"]["title"], run.data["submission"],
-                                                 _facts(run.data, run.data.get("outcome", "done")))))
+            out.append((name, documents.document(name, number, state.issue["title"], state.submission or {},
+                                                 _facts(state))))
     return out
 
 
 async def _review_diff(s: Step) -> str:
-    pull = await git.find_pull(s.gh, s.run.repo, git.work_branch(s.number))
+    pull = await git.find_pull(s.gh, s.repo, git.work_branch(s.number))
     if pull is None:
         return "\n\nThere is no pull request for this issue yet, so there is no diff to review."
-    files = await git.pull_files(s.gh, s.run.repo, int(pull["number"]))
-    s.data["pull"] = {"number": int(pull["number"]), "url": pull.get("html_url", ""),
-                      "head": (pull.get("head") or {}).get("sha", ""),
-                      "lines": {f["filename"]: sorted(_diff_lines(f.get("patch") or "")) for f in files}}
+    files = await git.pull_files(s.gh, s.repo, int(pull["number"]))
+    s.state.review_diff = {"number": int(pull["number"]), "url": pull.get("html_url", ""),
+                           "head": (pull.get("head") or {}).get("sha", ""),
+                           "lines": {f["filename"]: sorted(_diff_lines(f.get("patch") or "")) for f in files}}
+    s.state.pull = {"number": int(pull["number"]), "url": pull.get("html_url", "")}
     diff = "\n".join(f"--- {f['filename']} ({f.get('status')})\n{f.get('patch') or '(no textual diff)'}" for f in files)
     if len(diff) > MAX_DIFF:
         diff = diff[:MAX_DIFF] + "\n[diff cut]"
@@ -290,101 +379,107 @@ def _diff_lines(patch: str) -> set[int]:
     return lines
 
 
-def _written(run: Run | None) -> list[str]:
-    """The files a finished run committed."""
-    return list((run.data.get("written") if run else None) or [])
+def _cap_reason(s: Step) -> str | None:
+    caps, state = s.settings.caps, s.state
+    active = s.ctx.clock() - state.started - state.waited
+    if state.turns >= caps.max_turns:
+        return f"reached the turn cap (max_turns {caps.max_turns}) before submitting"
+    if state.usd >= caps.max_usd:
+        return f"reached the cost cap (max_usd ${caps.max_usd:g}; spent ${state.usd:.4f})"
+    if active >= caps.timeout:
+        return f"reached the time cap (timeout {caps.timeout / 60:g} minutes)"
+    return None
 
 
-def _usage_dict(usage: Usage) -> dict[str, int]:
+async def _turn(s: Step) -> None:
+    """TURN → TOOLS: one model call, paid for out of a reservation that concurrent runs cannot overshoot."""
+    ctx, state = s.ctx, s.state
+    reason = _cap_reason(s)
+    if reason:
+        await fail(s, reason)
+        return
+    system, tools = await _instructions(s)
+    request = len(json.dumps([system, tools, state.messages]))
+    price = modelcalls.price(state.model)
+    room = min(s.settings.caps.max_usd - state.usd, float("inf"))
+    grant = await budget.reserve(ctx, s.run.installation_id, s.repo, s.config, price, request,
+                                 agent.MAX_TOKENS, room=room)
+    if grant is None:
+        own = budget.affordable(price, request, room) < budget.MIN_OUTPUT
+        caps = s.settings.caps
+        await fail(s, f"reached the cost cap (max_usd ${caps.max_usd:g}; spent ${state.usd:.4f})" if own
+                   else budget.refusal(ctx, s.config))
+        return
+    try:
+        answer = await agent.turn(ctx.anthropic, model=state.model, system=system, tools=tools,
+                                  messages=state.messages, max_tokens=grant.max_tokens)
+    except LLMUnavailable as exc:
+        await grant.settle(0.0)
+        await _llm_failed(s, str(exc))
+        return
+    usd = price.cost(answer.usage)
+    await grant.settle(usd)
+    total = Usage(**state.usage) + answer.usage if state.usage else answer.usage
+    state.turns, state.usd, state.usage, state.llm_failures = state.turns + 1, state.usd + usd, _usage(total), 0
+    state.messages.append(agent.stored(answer.message))
+    ctx.metrics.llm_calls.labels(outcome="ok").inc()
+    for kind, value in _usage(answer.usage).items():
+        ctx.metrics.llm_tokens.labels(kind=kind).inc(value)
+    await s.go(Phase.TOOLS)  # the finished turn is stored before its tools run
+
+
+def _usage(usage: Usage) -> dict[str, int]:
     return {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
             "cache_read_input_tokens": usage.cache_read_input_tokens,
             "cache_creation_input_tokens": usage.cache_creation_input_tokens}
 
 
-def _cap_reason(s: Step, spent_today: float, budget: float) -> str | None:
-    caps, data = s.settings.caps, s.data
-    active = _now(s.ctx) - data["started"] - data.get("waited", 0.0)
-    if data["turns"] >= caps.max_turns:
-        return f"reached the turn cap (max_turns {caps.max_turns}) before submitting"
-    if data["usd"] >= caps.max_usd:
-        return f"reached the cost cap (max_usd ${caps.max_usd:g}; spent ${data['usd']:.4f})"
-    if active >= caps.timeout:
-        return f"reached the time cap (timeout {caps.timeout / 60:g} minutes)"
-    if spent_today >= budget:
-        return f"the installation's daily budget is spent (budget.daily_usd ${budget:g})"
-    return None
-
-
-async def _turn(s: Step) -> None:
-    """One model call (unless the last one's tools are still to run), then its tool calls."""
-    ctx, messages = s.ctx, s.data["messages"]
-    if messages[-1]["role"] == "user":
-        day = _day(_now(ctx))
-        reason = _cap_reason(s, await ctx.store.spend(s.run.installation_id, day), s.config.daily_usd)
-        if reason:
-            await fail(s, reason)
-            return
-        system, tools = await _instructions(s)
-        try:
-            answer = await agent.turn(ctx.anthropic, model=s.data["model"], system=system, tools=tools,
-                                      messages=messages)
-        except LLMUnavailable as exc:
-            await _llm_failed(s, str(exc))
-            return
-        usd = modelcalls.price(s.data["model"]).cost(answer.usage)
-        total = Usage(**s.data["usage"]) + answer.usage
-        s.data.update(turns=s.data["turns"] + 1, usd=s.data["usd"] + usd, usage=_usage_dict(total), llm_failures=0)
-        messages.append(agent.stored(answer.message))
-        ctx.metrics.llm_calls.labels(outcome="ok").inc()
-        for kind, value in _usage_dict(answer.usage).items():
-            ctx.metrics.llm_tokens.labels(kind=kind).inc(value)
-        await ctx.store.add_spend(s.run.installation_id, day, usd)
-        await s.save("running")  # the finished turn is stored before anything else happens
-    await _tools(s)
-
-
 async def _llm_failed(s: Step, reason: str) -> None:
     s.ctx.metrics.llm_calls.labels(outcome="error").inc()
-    failures = s.data.get("llm_failures", 0) + 1
-    s.data["llm_failures"] = failures
-    if failures >= LLM_ATTEMPTS:
-        await fail(s, f"the model could not be reached ({reason}) {failures} times in a row")
+    s.state.llm_failures += 1
+    if s.state.llm_failures >= LLM_ATTEMPTS:
+        await fail(s, f"the model could not be reached ({reason}) {s.state.llm_failures} times in a row")
         return
-    await s.save("running")
-    await s.again(LLM_RETRY[min(failures, len(LLM_RETRY)) - 1])
+    await s.go(Phase.TURN, delay=LLM_RETRY[min(s.state.llm_failures, len(LLM_RETRY)) - 1])
+
+
+def _tools_of(s: Step) -> tuple[str, ...]:
+    """The stage's tools here: `run_tests` only where a sandbox can run them."""
+    return tuple(t for t in s.stage.tools if t != workflow.TEST_TOOL or s.ctx.sandbox is not None)
 
 
 async def _instructions(s: Step) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The system prompt (chantbot's rules for the stage, then the stage prompt) and the tool definitions."""
     stage = s.run.stage
     # A broken override is the repository's configuration problem, not a failed run.
-    prompt, problem = await configs.prompt(s.ctx, s.gh, s.run.repo, stage)
-    if problem and not s.data.get("prompt_problem"):
-        s.data["prompt_problem"] = problem
-    spec_text = s.data.get("spec_text", "")
-    _, body = specs.parse_front_matter(spec_text) if spec_text else ({}, "")
+    prompt, problem = await configs.prompt(s.ctx, s.gh, s.repo, stage)
+    if problem and not s.state.prompt_problem:
+        s.state.prompt_problem = problem
+    _, body = specs.parse_front_matter(s.state.spec_text) if s.state.spec_text else ({}, "")
     title = next((line[2:] for line in body.splitlines() if line.startswith("# ")), f"{stage} issue #{s.number}")
-    stage_prompt = prompts.render(prompt, {"project.name": s.run.repo, "spec.id": s.data["spec_id"],
+    stage_prompt = prompts.render(prompt, {"project.name": s.repo, "spec.id": s.state.spec_id,
                                            "spec.title": title, "spec.description": body,
-                                           "spec.path": s.data["spec_path"]})
+                                           "spec.path": s.state.spec_path})
+    tools = _tools_of(s)
+    tests = ("run_tests runs the repository's tests in a sandbox (no network, nothing of chantbot's): use it"
+             if workflow.TEST_TOOL in tools else
+             "there is no sandbox here, so you cannot run anything: the repository's CI judges your writes")
     rules = prompts.render(prompts.packaged("runner"), {
-        "stage": stage, "tools": ", ".join(s.stage.tools), "max_turns": str(s.settings.caps.max_turns),
-        "writes": ", ".join(s.settings.writes) or "nothing (this stage is read-only)"})
+        "stage": stage, "tools": ", ".join(tools), "max_turns": str(s.settings.caps.max_turns),
+        "writes": ", ".join(s.settings.writes) or "nothing (this stage is read-only)", "tests": tests})
     system = [{"type": "text", "text": rules, "cache_control": {"type": "ephemeral"}},  # alike in every run
               {"type": "text", "text": stage_prompt, "cache_control": {"type": "ephemeral"}}]
-    from bot.stages.tools import definitions
-
-    return system, definitions(s.stage.tools, results.schema(stage), results.HELP[stage])
+    return system, definitions(tools, results.schema(stage), s.stage.submit_help)
 
 
 async def _workspace(s: Step) -> Workspace:
-    snapshot = await s.ctx.snapshots.get(s.gh, s.run.repo, s.data["base"]["commit"])
-    return Workspace(snapshot, s.settings.writes if s.stage.writes else (), s.data["overlay"])
+    snapshot = await s.ctx.snapshots.get(s.gh, s.repo, s.state.base["commit"])
+    return Workspace(snapshot, s.settings.writes if s.stage.writes else (), s.state.overlay, only=s.stage.only)
 
 
 async def _tools(s: Step) -> None:
-    """Answer every tool call of the last model turn; a valid `submit` ends the agent's part of the run."""
-    last = s.data["messages"][-1]
+    """TOOLS → TURN, or JUDGE after a valid `submit`: answer every tool call of the last model turn."""
+    last = s.state.messages[-1]
     uses = [b for b in last["content"] if b.get("type") == "tool_use"]
     workspace = await _workspace(s)
     answers: list[dict[str, Any]] = []
@@ -394,117 +489,181 @@ async def _tools(s: Step) -> None:
             try:
                 submission = results.validate(s.run.stage, use.get("input"), workspace.snapshot)
                 result = Result("Received. chantbot records your result"
-                                + (" and commits your writes; the repository's CI judges them."
-                                   if s.stage.code else "."))
+                                + (" and judges your writes." if s.stage.code else "."))
             except results.InvalidSubmission as exc:
                 result = Result(f"submit was refused: {exc}. Fix the input and call submit again.", True)
+        elif use["name"] == workflow.TEST_TOOL and workflow.TEST_TOOL in _tools_of(s):
+            result = await sandboxing.run_tests_tool(s.ctx, s.gh, s.repo, s.state, s.config, workspace,
+                                                     use.get("input"))
         else:
             result = workspace.call(use["name"], use.get("input"))
         answers.append({"type": "tool_result", "tool_use_id": use["id"], "content": result.text,
                         "is_error": result.is_error})
     if not answers:
         answers.append({"type": "text", "text": NUDGE})
-    s.data["messages"].append({"role": "user", "content": answers})
-    s.data["overlay"] = workspace.overlay
+    s.state.messages.append({"role": "user", "content": answers})
+    s.state.overlay = workspace.overlay
     if submission is None:
-        await s.save("running")
-        await s.again()
+        await s.go(Phase.TURN)
         return
-    s.data["submission"] = submission.data
-    s.data["evidence"] = [[e.location, e.note, e.exists] for e in submission.evidence]
+    s.state.submission = submission.data
+    s.state.evidence = [[e.location, e.note, e.exists] for e in submission.evidence]
     if s.run.stage == "document":  # what the documentation tracks: the model's word, kept only where files exist
-        s.data["tracks_verified"] = [t for t in submission.data.get("tracks") or []
-                                     if isinstance(t, str) and t in workspace.snapshot.files][:20]
-    await s.save("running")
-    await _submitted(s, workspace)
+        s.state.tracks = [t for t in submission.data.get("tracks") or []
+                          if isinstance(t, str) and t in workspace.snapshot.files][:20] or s.state.tracks
+    await s.go(Phase.JUDGE)
 
 
 # ---------------------------------------------------------------------------------------------- after submit
-async def _submitted(s: Step, workspace: Workspace) -> None:
-    stage = s.run.stage
+async def _judge(s: Step) -> None:
+    """JUDGE → PUBLISH: the sandbox runs the tests the stage is judged by, before anything leaves this machine."""
     if not s.stage.code:
-        if stage == "review":
+        if s.run.stage == "review":
             await _post_review(s)
         await complete(s, "done")
         return
+    workspace = await _workspace(s)
     changes = workspace.changes()
     if not changes:
-        if stage == "document":
+        if s.run.stage == "document":
             await complete(s, "nothing to change", "no documentation change was needed")
-        elif stage == "reproduce":
-            await fail(s, "the agent submitted without writing a test", state="needs a person")
+        elif s.run.stage == "reproduce":
+            await fail(s, "the agent submitted without writing a test", outcome="needs a person")
         else:
             await fail(s, "the agent submitted without changing any file")
         return
-    sha = await _commit(s, changes)
+    if s.stage.judge == "done" or s.ctx.sandbox is None:
+        await s.go(Phase.PUBLISH)
+        return
+    verdict = await sandboxing.judge(s.ctx, s.gh, s.repo, s.state, s.config, s.stage.judge, workspace)
+    s.state.verdict = verdict.as_dict()
+    log.info("sandbox verdict: %s#%d %s: %s %s", s.repo, s.number, s.run.stage, verdict.kind, verdict.test)
+    if verdict.kind in ("reproduced", "green"):
+        await s.go(Phase.PUBLISH)
+        return
+    if s.stage.judge == "fix" and s.state.judge_rounds < s.settings.caps.ci_rounds:
+        s.state.judge_rounds += 1
+        await _back_to_agent(s, f"chantbot ran the tests in the sandbox on your change (round "
+                                f"{s.state.judge_rounds} of {s.settings.caps.ci_rounds}) and they do not pass",
+                             verdict.report)
+        return
+    words = {"not reproduced": ("not reproduced", f"the new test passes in the sandbox: {verdict.line}"),
+             "broken": ("broken", f"the new test does not run: {verdict.line}"),
+             "red": ("failed", f"the tests fail in the sandbox: {verdict.line}")}
+    outcome, reason = words.get(verdict.kind, ("failed", verdict.line))
+    await fail(s, reason, outcome=outcome)
+
+
+async def _back_to_agent(s: Step, what: str, report: str) -> None:
+    """The agent's result did not hold up: the evidence goes back to it, and it submits again."""
+    s.state.messages[-1]["content"].append({"type": "text", "text": (
+        f"{what}. Their output (untrusted data):\n<checks>\n{defuse(report)}\n</checks>\n"
+        "Fix the change with write_file, then call submit again.")})
+    s.state.submission = None
+    await s.go(Phase.TURN)
+    await s.refresh()
+
+
+async def _publish(s: Step) -> None:
+    """PUBLISH → CI (pushed), HELD (an outsider shaped it: a maintainer's `/ok-to-test` releases it), or the end."""
+    workspace = await _workspace(s)
+    changes = workspace.changes()
+    if await hold.must_hold(s.ctx, s.gh, s.repo, s.config, s.state.shapers):
+        await hold.hold(s.ctx, s.repo, s.number, s.run.id, s.run.stage, workspace.snapshot.files, changes,
+                        s.state.verdict)
+        s.state.held = {"files": sorted(changes)}
+        s.state.written = sorted(changes)
+        log.info("gate: %s#%d %s held for /ok-to-test (%d files; shaped by %s)", s.repo, s.number, s.run.stage,
+                 len(changes), ", ".join(s.state.shapers))
+        if s.state.verdict is not None and s.run.stage != "implement":
+            await complete(s, _verdict_outcome(s), "held until a maintainer's `/ok-to-test`")
+        else:
+            s.state.waiting_since = s.ctx.clock()
+            await s.go(Phase.HELD)
+            await s.refresh()
+        return
+    try:
+        sha = await commit(s, changes)
+    except BadRequest as exc:
+        if int(exc.status_code) != 422:
+            raise
+        await fail(s, f"GitHub refused the commit ({exc.args[0] if exc.args else 'unprocessable'})")
+        return
     if sha is None:
         await complete(s, "nothing to change", "the files written equal the branch's")
         return
-    await _ensure_pull(s)
-    if stage == "implement":
-        await git.set_status(s.gh, s.run.repo, sha, "pending", "Waiting for a maintainer's /approve",
-                             s.data.get("pull", {}).get("url"))
-    s.data["waiting_since"] = _now(s.ctx)
-    await s.save("waiting_ci", waiting_sha=sha)
+    await ensure_pull(s)
+    await wait_for_ci(s, sha)
+
+
+def _verdict_outcome(s: Step) -> str:
+    return "reproduced" if (s.state.verdict or {}).get("kind") == "reproduced" else "done"
+
+
+async def wait_for_ci(s: Step, sha: str) -> None:
+    """Pushed: wait (holding no worker) for the repository's checks on `sha`, or `ci_timeout`."""
+    if s.run.stage == "implement":
+        await git.set_status(s.gh, s.repo, sha, "pending", "Waiting for a maintainer's /approve",
+                             s.state.pull.get("url"))
+    s.state.waiting_since = s.ctx.clock()
+    await s.go(Phase.CI, waiting_sha=sha)
     await s.again(s.settings.caps.ci_timeout, check="ci", sha=sha, timeout=True)
-    await refresh_comment(s.ctx, s.gh, s.run.repo, s.number, s.config)
+    await s.refresh()
 
 
-async def _commit(s: Step, changes: dict[str, str]) -> str | None:
+async def commit(s: Step, changes: dict[str, str]) -> str | None:
     """Commit the run's writes onto the issue's branch (once: a retry finds its own commit)."""
-    repo, branch = s.run.repo, git.work_branch(s.number)
-    pending = s.data.get("pending_commit")
-    message = (f"chant({s.data['spec_id']}): {s.run.stage} issue #{s.number}\n\n"
-               f"Written by chantbot's {s.run.stage} stage; see the spec {s.data['spec_path']} on the specs branch.")
+    repo, branch, state = s.repo, git.work_branch(s.number), s.state
+    pending = state.pending_commit
+    message = (f"chant({state.spec_id}): {s.run.stage} issue #{s.number}\n\n"
+               f"Written by chantbot's {s.run.stage} stage; see the spec {state.spec_path} on the specs branch.")
     for _ in range(3):
         if pending is None:
-            parent = await ensure_branch(s.gh, repo, branch, start=s.data["base"]["commit"])
+            parent = await ensure_branch(s.gh, repo, branch, start=state.base["commit"])
             sha = await build_commit(s.gh, repo, parent, changes, message)
             if sha is None:
                 return None
             pending = {"sha": sha, "parent": parent}
-            s.data["pending_commit"] = pending
-            await s.save("running")
+            state.pending_commit = pending
+            await s.save(waiting_sha=s.run.waiting_sha)
         outcome = await git.push(s.gh, repo, branch, pending["sha"], pending["parent"])
         if outcome in ("pushed", "already"):
-            s.data["commits"] = s.data.get("commits", []) + [pending["sha"]]
-            s.data["written"] = sorted(set(s.data.get("written") or []) | set(changes))
-            s.data.pop("pending_commit", None)
-            await s.save("running")
+            state.commits = [*state.commits, pending["sha"]]
+            state.written = sorted(set(state.written) | set(changes))
+            state.pending_commit = None
+            await s.save(waiting_sha=s.run.waiting_sha)
+            log.info("pushed: %s %s %s (%s)", repo, branch, pending["sha"][:7], s.run.stage)
             return pending["sha"]
         pending = None  # the branch moved: build again on its new head
-        s.data.pop("pending_commit", None)
+        state.pending_commit = None
     raise RuntimeError(f"{repo}:{branch} kept moving while chantbot pushed")
 
 
-async def _ensure_pull(s: Step) -> None:
-    repo = s.run.repo
-    fixes = any(r.stage == "implement" and r.data.get("commits")
+async def ensure_pull(s: Step) -> None:
+    repo = s.repo
+    fixes = any(r.stage == "implement" and RunState.load(r.data).commits
                 for r in await s.ctx.store.runs_for_issue(repo, s.number)) or s.run.stage == "implement"
-    links = await _spec_links(s.ctx, repo, s.number, s.config, s.data["issue"]["url"])
+    links = await specchain.spec_links(s.ctx, repo, s.number, s.config, s.state.issue["url"])
+    from bot.stages import view
+
     pull = await git.ensure_pull(s.gh, repo, git.work_branch(s.number),
-                                 title=view.pull_title(s.number, s.data["issue"]["title"]),
+                                 title=view.pull_title(s.number, s.state.issue["title"]),
                                  body=view.pull_body(s.number, spec_links=links, fixes=fixes),
-                                 known=(s.data.get("pull") or {}).get("number"))
-    s.data["pull"] = {**s.data.get("pull", {}), "number": int(pull["number"]), "url": pull.get("html_url", "")}
-    await s.save("running")
-
-
-async def _spec_links(ctx: Context, repo: str, number: int, config: RepoConfig, issue_url: str) -> list[tuple[str, str]]:
-    out = []
-    for record in await ctx.store.specs(repo, number):
-        url = specchain.url(issue_url, config, record.path) or ""
-        out.append((f"{record.stage}: {record.spec_id}", url))
-    return out
+                                 known=s.state.pull.get("number"))
+    s.state.pull = {"number": int(pull["number"]), "url": pull.get("html_url", "")}
+    await s.save(waiting_sha=s.run.waiting_sha)
 
 
 async def _post_review(s: Step) -> None:
     """One pull-request review (event COMMENT) with the findings as line comments; a re-review replaces it."""
-    pull = s.data.get("pull")
+    from bot.stages import view
+
+    pull = s.state.review_diff
     if not pull:
         return
-    repo, number = s.run.repo, pull["number"]
-    findings = (s.data["submission"].get("findings") or [])[:results.MAX_FINDINGS]
+    repo, number = s.repo, pull["number"]
+    submission = s.state.submission or {}
+    findings = (submission.get("findings") or [])[:results.MAX_FINDINGS]
     placeable = [f for f in findings if int(f["line"]) in set(pull["lines"].get(f["path"], []))]
     existing = None
     async for review in s.gh.getiter(f"/repos/{repo}/pulls/{number}/reviews?per_page=100"):
@@ -514,12 +673,12 @@ async def _post_review(s: Step) -> None:
     loose = findings if existing is not None else [f for f in findings if f not in placeable]
     body = "\n\n".join([view.REVIEW_MARKER, "**chantbot review** (independent of the implementation run; "
                         "advisory: approval is a maintainer's `/approve`)",
-                        documents.prose(s.data["submission"].get("summary"), 3000)]
+                        documents.prose(submission.get("summary"), 3000)]
                        + [f"- `{documents.line(f['path'], 200)}` line {int(f['line'])}: {documents.line(f['body'], 600)}"
                           for f in loose])
     if existing is not None:
         await s.gh.put(f"/repos/{repo}/pulls/{number}/reviews/{existing['id']}", data={"body": body})
-        s.data["review_id"] = existing["id"]
+        s.state.review_id = existing["id"]
         return
     data: dict[str, Any] = {"body": body, "event": "COMMENT",
                             "comments": [{"path": f["path"], "line": int(f["line"]), "side": "RIGHT",
@@ -527,8 +686,52 @@ async def _post_review(s: Step) -> None:
     if pull.get("head"):
         data["commit_id"] = pull["head"]
     review = await s.gh.post(f"/repos/{repo}/pulls/{number}/reviews", data=data)
-    s.data["review_id"] = review.get("id")
-    await s.save("running")
+    s.state.review_id = review.get("id")
+    await s.save()
+
+
+# ---------------------------------------------------------------------------------------------- the gate
+async def ok_to_test(ctx: Context, gh: GitHubAPI, repo: str, number: int, actor: str, config: RepoConfig) -> str:
+    """`/ok-to-test`: push the issue's held batches to its branch, open or update the draft pull request, and let
+    CI run and judge them. Each later batch needs its own `/ok-to-test`."""
+    held = await hold.batches(ctx, repo, number)
+    if not held:
+        return "Nothing is held for this issue: chantbot has no unreleased commits here."
+    runs = {r.id: r for r in await ctx.store.runs_for_issue(repo, number)}
+    pushed = []
+    for batch in held:
+        run = runs.get(int(batch["run_id"]))
+        if run is None:
+            await hold.released(ctx, repo, number, int(batch["batch"]), actor)
+            continue
+        s = Step(ctx, gh, run, config)
+        if s.state.end is None and s.state.phase is not Phase.HELD:
+            continue  # not yet judged: released with the next /ok-to-test
+        s.state.base = {"branch": git.work_branch(number), "commit": await _branch_head(gh, repo, number)}
+        sha = await commit(s, dict(batch["files"]))
+        await hold.released(ctx, repo, number, int(batch["batch"]), actor)
+        s.state.held = None
+        if sha is None:
+            await s.save(waiting_sha=s.run.waiting_sha)
+            continue
+        await ensure_pull(s)
+        pushed.append(f"{batch['stage']} ({sha[:7]})")
+        log.info("gate: %s#%d batch %s released by %s: %s", repo, number, batch["batch"], actor, sha[:7])
+        if s.state.end is None:  # a held implementation completes once CI has judged it
+            s.state.waited += ctx.clock() - (s.state.waiting_since or ctx.clock())
+            await wait_for_ci(s, sha)
+        else:
+            await s.save(waiting_sha=None)
+    await progress.refresh(ctx, gh, repo, number, config)
+    if not pushed:
+        return "Nothing held here was ready to release; the workflow comment shows what is held."
+    return (f"Released to `{git.work_branch(number)}`: {', '.join(pushed)}. The draft pull request is up to date and "
+            "the repository's CI runs on it now. Later commits of chantbot's need their own `/ok-to-test`.")
+
+
+async def _branch_head(gh: GitHubAPI, repo: str, number: int) -> str:
+    _, sha = await git.base_commit(gh, repo, number)
+    return sha
 
 
 # ---------------------------------------------------------------------------------------------- CI
@@ -542,223 +745,142 @@ async def on_checks(ctx: Context, repo: str, sha: str) -> int:
 
 
 async def resolve_ci(s: Step, *, timed_out: bool) -> None:
+    """CI → the end (or TURN for another round of implement): the repository's checks judge the pushed commit."""
     sha = s.run.waiting_sha or ""
-    runs = await git.check_runs(s.gh, s.run.repo, sha)
+    runs = await git.check_runs(s.gh, s.repo, sha)
     verdict = ci.verdict(runs)
+    state = s.state
     if verdict in ("none", "pending"):
         if not timed_out:
             return
-        minutes = s.settings.caps.ci_timeout / 60
-        s.data["ci"] = f"no checks finished on {sha[:7]} within {minutes:g} minutes"
-        await complete(s, "unverified", s.data["ci"], status="needs_attention", state="unverified")
+        state.ci = f"no checks finished on {sha[:7]} within {s.settings.caps.ci_timeout / 60:g} minutes"
+        await fail(s, state.ci, outcome="unverified")
         return
-    s.data["waited"] = s.data.get("waited", 0.0) + _now(s.ctx) - s.data.get("waiting_since", _now(s.ctx))
-    s.data["ci"] = f"{verdict} on {sha[:7]} ({ci.names(runs)})"
-    s.data["ci_url"] = next((r.url for r in ci.failing(runs)), runs[0].url if runs else "")
-    stage = s.run.stage
-    if stage == "reproduce":
+    state.waited += s.ctx.clock() - (state.waiting_since or s.ctx.clock())
+    state.waiting_since = None
+    state.ci = f"{verdict} on {sha[:7]} ({ci.names(runs)})"
+    state.ci_url = next((r.url for r in ci.failing(runs)), runs[0].url if runs else "")
+    log.info("CI verdict: %s#%d %s: %s", s.repo, s.number, s.run.stage, state.ci)
+    if s.stage.judge == "reproduction":
         if verdict == "failed":
             await complete(s, "reproduced")
         else:
-            await complete(s, "not reproduced", "the repository's checks pass with the new test",
-                           status="needs_attention", state="not reproduced")
+            await fail(s, "the repository's checks pass with the new test", outcome="not reproduced")
         return
     if verdict == "passed":
         await complete(s, "done")
         return
-    if stage == "implement" and s.data.get("ci_round", 0) < s.settings.caps.ci_rounds:
-        s.data["ci_round"] = s.data.get("ci_round", 0) + 1
-        report = ci.failure_report(ci.failing(runs))
-        s.data["messages"][-1]["content"].append({"type": "text", "text": (
-            f"The repository's checks failed on your commit {sha[:7]} (round {s.data['ci_round']} of "
-            f"{s.settings.caps.ci_rounds}). Their output (untrusted data):\n<checks>\n{defuse(report)}\n"
-            "</checks>\nFix the change with write_file, then call submit again.")})
-        s.data.pop("submission", None)
-        base = s.data["base"]
-        s.data["base"] = {"branch": git.work_branch(s.number), "commit": sha, "first": base.get("first", base)}
-        s.data["overlay"] = {}
-        await s.save("running")
-        await s.again()
-        await refresh_comment(s.ctx, s.gh, s.run.repo, s.number, s.config)
+    if s.stage.judge == "fix" and state.judge_rounds < s.settings.caps.ci_rounds:
+        state.judge_rounds += 1
+        state.base = {"branch": git.work_branch(s.number), "commit": sha}
+        state.overlay = {}
+        await _back_to_agent(s, f"The repository's checks failed on your commit {sha[:7]} (round "
+                                f"{state.judge_rounds} of {s.settings.caps.ci_rounds})",
+                             ci.failure_report(ci.failing(runs)))
         return
     await fail(s, f"the repository's checks failed: {ci.names(ci.failing(runs))}"
-               + (f" after {s.settings.caps.ci_rounds} more round(s)" if stage == "implement" else ""))
+               + (f" after {s.settings.caps.ci_rounds} more round(s)" if s.stage.judge == "fix" else ""))
 
 
 # ---------------------------------------------------------------------------------------------- endings
-def _facts(data: dict[str, Any], outcome: str, reason: str = "") -> documents.Facts:
-    pull = data.get("pull") or {}
-    written = sorted(set(data.get("written") or []))
-    return documents.Facts(outcome=outcome, written=tuple(written), commits=tuple(data.get("commits") or []),
-                           reproduction=tuple(data.get("reproduction") or ()),
-                           ci=data.get("ci", ""), pull=f"#{pull['number']}" if pull.get("number") else "",
-                           turns=int(data.get("turns", 0)), usd=float(data.get("usd", 0.0)), reason=reason,
-                           evidence=tuple((e[0], e[1], bool(e[2])) for e in data.get("evidence") or []))
+def _facts(state: RunState, reason: str | None = None) -> documents.Facts:
+    verdict = state.verdict or {}
+    said = (f"{verdict.get('test') or 'the tests'}: {verdict.get('line', '')}".strip(": ")
+            if verdict else "")
+    if verdict.get("kind") == "reproduced":
+        said = f"The new test fails in the sandbox for the reported reason: {said}"
+    elif verdict.get("kind") == "green":
+        said = "The reproduction passes in the sandbox and every test that passed before still passes"
+    return documents.Facts(outcome=state.outcome or "done", written=tuple(sorted(set(state.written))),
+                           commits=tuple(state.commits), reproduction=tuple(state.reproduction), ci=state.ci,
+                           pull=f"#{state.pull['number']}" if state.pull.get("number") else "",
+                           turns=state.turns, usd=state.usd, reason=state.reason if reason is None else reason,
+                           evidence=tuple((e[0], e[1], bool(e[2])) for e in state.evidence), verdict=said)
 
 
-async def complete(s: Step, outcome: str, reason: str = "", *, status: str = "completed",
-                   state: str | None = None) -> None:
+async def complete(s: Step, outcome: str, reason: str = "") -> None:
     """The run ended as it should: spec, document, labels, the comment, and the next stage."""
-    ctx, repo, stage = s.ctx, s.run.repo, s.run.stage
-    s.data.update(outcome=outcome, reason=reason, finished=_now(ctx), state=state or outcome)
-    facts = _facts(s.data, outcome, reason)
-    submission = s.data.get("submission") or {}
+    await _end(s, End.COMPLETED, outcome, reason)
+
+
+async def fail(s: Step, reason: str, *, outcome: str = "failed") -> None:
+    """The run ended without its result: the spec says so, and the comment says why and how to retry."""
+    await _end(s, End.FAILED, outcome, reason)
+
+
+async def _end(s: Step, end: End, outcome: str, reason: str) -> None:
+    state = s.state
+    state.end, state.outcome, state.reason, state.finished = end, outcome, reason, s.ctx.clock()
     files = {}
     output = s.stage.output_path(s.number)
-    if output and submission:
-        files[output] = documents.document(stage, s.number, s.data["issue"]["title"], submission, facts)
-    await _write_spec(ctx, repo, s.run.installation_id, s.config, s.data, stage, status=status, facts=facts,
-                      extra=files)
-    s.data["effects_pending"] = True
-    await s.save("done" if status == "completed" else "failed")
-    await _effects(s)
+    if end is End.COMPLETED and output and state.submission:
+        files[output] = documents.document(s.run.stage, s.number, state.issue["title"], state.submission,
+                                           _facts(state))
+    await _write_spec(s, status=end.value, extra=files)
+    log.info("stage ended: %s#%d %s %s: %s (%s; %d turns, $%.4f)", s.repo, s.number, s.run.stage, end.value,
+             outcome, reason or "-", state.turns, state.usd)
+    await s.go(Phase.EFFECTS)
 
 
 async def _effects(s: Step) -> None:
-    """After a run's end is stored: its label, the workflow comment, the next stage (each idempotent)."""
-    if s.run.status == "done" and s.stage.done_label:
-        await labelling.relabel(s.ctx, s.gh, s.run.repo, s.number, s.config,
-                                {"stage": s.config.label("stage", s.stage.done_label)}, by_person=False)
-    await refresh_comment(s.ctx, s.gh, s.run.repo, s.number, s.config)
-    if s.run.status == "done":
+    """EFFECTS → ENDED: its label, the workflow comment, the next stage (each idempotent)."""
+    state = s.state
+    if state.end is End.COMPLETED and s.stage.done_label:
+        release = (s.config.label("stage", s.stage.start_label),) if s.stage.start_label else ()
+        await labelling.relabel(s.ctx, s.gh, s.repo, s.number, s.config,
+                                {"stage": s.config.label("stage", s.stage.done_label)}, by_person=False,
+                                release=release)
+    await s.refresh()
+    if state.end is End.COMPLETED:
         await _next(s)
-    s.data["effects_pending"] = False
-    await s.save(s.run.status, waiting_sha=s.run.waiting_sha)
-
-
-async def fail(s: Step, reason: str, *, state: str = "failed") -> None:
-    """The run ended without its result: the spec says so, and the comment says why and how to retry."""
-    s.data.update(outcome="failed", reason=reason, finished=_now(s.ctx), state=state)
-    await _write_spec(s.ctx, s.run.repo, s.run.installation_id, s.config, s.data, s.run.stage, status="failed",
-                      facts=_facts(s.data, "failed", reason))
-    s.data["effects_pending"] = True
-    await s.save("failed")
-    await _effects(s)
+    await s.go(Phase.ENDED, waiting_sha=None)
 
 
 async def _next(s: Step) -> None:
-    """The stage that follows on its own: research after a reproduction, review after implement, document
-    after a review of a change in behaviour — each only when `auto` is on for it."""
-    follow = {"reproduce": "research", "implement": "review"}.get(s.run.stage)
-    if s.run.stage == "review":
-        implement = next((r for r in reversed(await s.ctx.store.runs_for_issue(s.run.repo, s.number))
-                          if r.stage == "implement" and r.status == "done"), None)
-        if results.behaviour_changed((implement.data.get("submission") if implement else None),
-                                     s.data.get("submission")):
-            follow = "document"
+    """The stage that follows on its own (research after a reproduction, review after implement, document after a
+    review of a change in behaviour), when `auto` is on for it."""
+    implement = next((RunState.load(r.data) for r in reversed(await s.ctx.store.runs_for_issue(s.repo, s.number))
+                      if r.stage == "implement" and r.status == "done"), None)
+    changed = results.behaviour_changed(implement.submission if implement else None, s.state.submission)
+    follow = workflow.follow(s.run.stage, behaviour_changed=changed)
     if follow is None:
         return
     settings = s.config.stage(follow)
     if not (settings.enabled and settings.auto):
         return
-    issue = {"number": s.number, "title": s.data["issue"]["title"], "body": s.data["issue"]["body"],
-             "user": {"login": s.data["issue"]["author"]}, "html_url": s.data["issue"]["url"],
-             "author_association": s.data["issue"].get("association", "NONE")}
-    await start(s.ctx, s.gh, repo=s.run.repo, issue=issue, stage=follow, installation_id=s.run.installation_id,
-                requested_by="chantbot", config=s.config)
+    issue = await s.gh.getitem(f"/repos/{s.repo}/issues/{s.number}")
+    await start(s.ctx, s.gh, repo=s.repo, issue=issue, stage=follow, installation_id=s.run.installation_id,
+                requested_by="chantbot", config=s.config, automatic=True)
 
 
-# ---------------------------------------------------------------------------------------------- specs and comment
-async def _write_spec(ctx: Context, repo: str, installation_id: int, config: RepoConfig, data: dict[str, Any],
-                      stage: str, *, status: str, facts: documents.Facts | None = None,
-                      extra: dict[str, str] | None = None) -> None:
-    number = int(data["issue"]["number"])
-    record = await ctx.store.spec_for(repo, number, stage)
+# ---------------------------------------------------------------------------------------------- the spec
+async def _write_spec(s: Step, *, status: str, extra: dict[str, str] | None = None) -> None:
+    ctx, state, stage = s.ctx, s.state, s.run.stage
+    record = await ctx.store.spec_for(s.repo, s.number, stage)
     if record is None:
         return
-    chain = [r for r in await ctx.store.specs(repo, number) if r.stage != stage]
-    order = list(workflow.CHAIN)
-    before = [r for r in chain if r.stage in order and stage in order and order.index(r.stage) < order.index(stage)]
-    informed = [r.path for r in before][-2:] or [data["issue"]["url"]]
-    done = status in ("completed", "failed", "needs_attention")
-    finished_at = _rfc3339(data.get("finished", ctx.clock())) if done else None
-    submission = data.get("submission") or {}
-    progress = specs.Progress(
-        status=status, model=data.get("model") if done else None,
+    done = status in ("completed", "failed", "cancelled")
+    finished_at = _rfc3339(state.finished or ctx.clock()) if done else None
+    submission = state.submission or {}
+    facts = _facts(state) if done else None
+    progress_ = specs.Progress(
+        status=status, model=state.model if done else None,
         completed_at=finished_at if status == "completed" else None,
-        commits=tuple(data.get("commits") or ()),
+        commits=tuple(state.commits),
         output=documents.agent_output(stage, submission, facts, at=finished_at or "") if facts else None,
-        criteria=tuple(documents.criteria(stage, submission, facts, workflow.stage(stage).output_path(number)))
+        criteria=tuple(documents.criteria(stage, submission, facts, s.stage.output_path(s.number)))
         if facts and status == "completed" else None,
         release_notes=documents.prose(submission.get("release_notes"), 2000)
-        if stage == "implement" and submission.get("release_notes") else None,
-        tracks=tuple(data.get("documents") or ()) or tuple(data.get("tracks_verified") or ()),
-    )
-    text = specs.stage_spec(stage, spec_id=record.spec_id, issue=issue_of(data), informed_by=informed,
-                            depends_on=[r.spec_id for r in before][-2:],
-                            requested_by=data.get("requested_by"), progress=progress)
-    data["spec_text"] = text
-    await specchain.set_status(ctx, repo, number, record, status)
-    await specchain.queue_files(ctx, repo, installation_id, config, {record.path: text, **(extra or {})})
+        if "release_notes" in s.stage.output_fields and submission.get("release_notes") else None,
+        tracks=tuple(state.tracks))
+    text = await specchain.stage_spec_text(ctx, s.repo, issue_of(state), stage, record, requested_by=state.requested_by,
+                                           progress=progress_)
+    state.spec_text = text
+    await specchain.set_status(ctx, s.repo, s.number, record, status)
+    await specchain.queue_files(ctx, s.repo, s.run.installation_id, s.config, {record.path: text, **(extra or {})})
 
 
-_STATE = {"queued": "queued", "running": "running", "waiting_ci": "waiting for CI"}
-
-
-async def _rows(ctx: Context, repo: str, number: int, config: RepoConfig,
-                issue_state: dict[str, Any]) -> list[view.Row]:
-    """Each stage's line: its latest run, or a note when no run stands behind it."""
-    latest: dict[str, Run] = {}
-    for run in await ctx.store.runs_for_issue(repo, number):
-        latest[run.stage] = run
-    rows = []
-    for stage, run in latest.items():
-        data = run.data
-        url = data.get("issue", {}).get("url", "")
-        links = []
-        if data.get("spec_path"):
-            links.append(("spec", specchain.url(url, config, data["spec_path"]) or ""))
-        output = workflow.stage(stage).output_path(number)
-        if output and run.status == "done" and data.get("submission"):
-            links.append(("document", specchain.url(url, config, output) or ""))
-        if (data.get("pull") or {}).get("url"):
-            links.append((f"PR #{data['pull']['number']}", data["pull"]["url"]))
-        if data.get("ci_url"):
-            links.append(("CI", data["ci_url"]))
-        if run.status in _STATE:
-            state, detail = _STATE[run.status], data.get("prompt_problem", "")
-            if run.status == "waiting_ci":
-                detail = f"checks on {str(run.waiting_sha)[:7]}"
-        elif run.status == "done":
-            state, detail = data.get("state") or "done", data.get("reason", "")
-        elif run.status == "cancelled":
-            state, detail = "cancelled", data.get("reason", "")
-        else:
-            state = data.get("state") or "failed"
-            detail = f"{data.get('reason', '')}. To retry, comment `/{workflow.stage(stage).command}`."
-        rows.append(view.Row(stage, state, detail, tuple(links), int(data.get("turns", 0)),
-                             float(data.get("usd", 0.0))))
-    for stage, note in (issue_state.get("stage_notes") or {}).items():
-        if stage not in latest:
-            rows.append(view.Row(stage, note["state"], note.get("detail", "")))
-    return rows
-
-
-async def status_table(ctx: Context, repo: str, number: int, config: RepoConfig, issue_url: str) -> str:
-    """`/status`: the spec chain with each spec's status, and the stages as the workflow comment shows them."""
-    lines = ["| stage | spec | status |", "| --- | --- | --- |"]
-    for record in await ctx.store.specs(repo, number):
-        link = specchain.url(issue_url, config, record.path)
-        spec = f"[`{record.spec_id}`]({link})" if link else f"`{record.spec_id}`"
-        lines.append(f"| {record.stage} | {spec} | {record.status} |")
-    rows = await _rows(ctx, repo, number, config, await ctx.store.issue_state(repo, number))
-    if rows:
-        lines += ["", view.stage_table(rows)]
-    return "\n".join(lines)
-
-
-async def refresh_comment(ctx: Context, gh: GitHubAPI, repo: str, number: int, config: RepoConfig) -> None:
-    """Edit the issue's one workflow comment (posted the first time) to show every stage as it is now."""
-    issue_state = await ctx.store.issue_state(repo, number)
-    rows = await _rows(ctx, repo, number, config, issue_state)
-    if not rows:
-        return
-    body = view.workflow_comment(rows, footer=view.footer(issue_state.get("approval"), issue_state.get("chain")))
-    digest = hashlib.sha1(body.encode()).hexdigest()
-    if issue_state.get("workflow_comment_id") and issue_state.get("workflow_comment_sha") == digest:
-        return  # unchanged: no write
-    issue_state["workflow_comment_sha"] = digest
-    issue_state["workflow_comment_id"] = await issueops.upsert_comment(
-        gh, repo, number, view.WORKFLOW_MARKER, body, known_id=issue_state.get("workflow_comment_id"),
-        may_exist=True)
-    await ctx.store.save_issue_state(repo, number, issue_state)
+PHASES: dict[Phase, Callable[[Step], Awaitable[None]]] = {
+    Phase.START: _begin, Phase.TURN: _turn, Phase.TOOLS: _tools, Phase.JUDGE: _judge, Phase.PUBLISH: _publish,
+    Phase.HELD: _waiting, Phase.CI: _waiting, Phase.EFFECTS: _effects,
+}

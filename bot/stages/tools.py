@@ -36,6 +36,7 @@ class Snapshot:
     commit: str
     files: Mapping[str, str]
     unreadable: frozenset[str] = frozenset()  # binary or too large: listed, not readable
+    archive: bytes = field(default=b"", repr=False, compare=False)  # GitHub's tarball, for the sandbox
 
     def lines(self, path: str) -> int | None:
         text = self.files.get(path)
@@ -66,7 +67,7 @@ def snapshot_from_tarball(commit: str, data: bytes) -> Snapshot:
                 continue
             total += len(raw)
             files[path] = raw.decode("utf-8", "replace")
-    return Snapshot(commit, files, frozenset(unreadable))
+    return Snapshot(commit, files, frozenset(unreadable), data)
 
 
 def check_path(path: Any, *, folder: bool = False) -> str | None:
@@ -81,6 +82,8 @@ def check_path(path: Any, *, folder: bool = False) -> str | None:
         return "the path contains control characters or backslashes"
     if path.startswith("/"):
         return "the path must be relative to the repository root"
+    if path.endswith("/") and not folder:
+        return "the path names a folder (it ends with '/'); give a file's path"
     parts = path.rstrip("/").split("/")
     if any(part in ("", ".", "..") for part in parts):
         return "the path must not contain empty, '.' or '..' parts"
@@ -110,6 +113,7 @@ class Workspace:
     snapshot: Snapshot
     writes_allowed: tuple[str, ...] = ()
     overlay: dict[str, str] = field(default_factory=dict)
+    only: tuple[str, ...] = ()  # file suffixes the stage may write, whatever its paths (empty: any)
 
     def text(self, path: str) -> str | None:
         return self.overlay[path] if path in self.overlay else self.snapshot.files.get(path)
@@ -202,8 +206,13 @@ class Workspace:
         problem = check_path(path)
         if problem:
             return Result(problem, True)
-        if not path_allowed(path, self.writes_allowed):
-            return Result(f"this stage may not write {path}; it may write: {', '.join(self.writes_allowed)}", True)
+        if not path_allowed(path, self.writes_allowed, self.only):
+            kinds = f" files ending in {', '.join(self.only)}" if self.only else ""
+            return Result(f"this stage may not write {path}; it may write{kinds}: {', '.join(self.writes_allowed)}",
+                          True)
+        clash = self._clash(path)
+        if clash:
+            return Result(clash, True)
         if isinstance(content, dict) and isinstance(content.get("cut"), int):
             return Result(f"{path} would be {content['cut']} characters; one file may be at most "
                           f"{MAX_WRITE_BYTES} bytes", True)
@@ -222,6 +231,18 @@ class Workspace:
         existed = self.text(path) is not None
         self.overlay[path] = content
         return Result(f"{'replaced' if existed else 'created'} {path} ({size} bytes)")
+
+    def _clash(self, path: str) -> str | None:
+        """Why `path` cannot be a file next to what is there: it is a folder, or one of its folders is a file."""
+        prefix = path + "/"
+        if any(name.startswith(prefix) for name in self.paths()):
+            return f"{path} is a folder in the repository; a file cannot replace it"
+        parts = path.split("/")
+        for end in range(1, len(parts)):
+            folder = "/".join(parts[:end])
+            if folder in self.paths():
+                return f"{folder} is a file in the repository, so {path} cannot be made under it"
+        return None
 
     def changes(self) -> dict[str, str]:
         """The writes that differ from the snapshot (what a commit would hold)."""
@@ -244,10 +265,18 @@ def definitions(tools: tuple[str, ...], submit_schema: dict[str, Any], submit_he
                         {"type": "object", "properties": {"query": {"type": "string"},
                                                           "path": {"type": "string"}},
                          "required": ["query"], "additionalProperties": False}),
-        "write_file": ("Write a whole file (created or replaced). chantbot commits your writes when you submit; "
-                       "you cannot run anything.",
+        "write_file": ("Write a whole file (created or replaced). chantbot judges and commits your writes when you "
+                       "submit.",
                        {"type": "object", "properties": {"path": {"type": "string"}, "content": {"type": "string"}},
                         "required": ["path", "content"], "additionalProperties": False}),
+        "run_tests": ("Run the repository's tests on the work tree with your writes, in a sandbox (no network, a "
+                      "time limit). Answers the exit status, each test's outcome with the first lines of its "
+                      "failure, and the tail of the output. `paths`: test files or folders (none: the whole suite); "
+                      "`select`: a name filter (pytest's -k).",
+                      {"type": "object", "properties": {"paths": {"type": "array", "items": {"type": "string"},
+                                                                  "maxItems": 20},
+                                                        "select": {"type": "string", "maxLength": 200}},
+                       "additionalProperties": False}),
         "submit": (submit_help, submit_schema),
     }
     return [{"name": name, "description": catalogue[name][0], "input_schema": catalogue[name][1]}

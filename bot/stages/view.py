@@ -46,10 +46,52 @@ def stage_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-def workflow_comment(rows: Sequence[Row], *, footer: str = "") -> str:
-    """The workflow comment: chantbot's hidden marker, what it is, and the stage table."""
-    parts = [WORKFLOW_MARKER + "\n" + INTRO, stage_table(rows)] + ([footer] if footer else [])
+def workflow_comment(rows: Sequence[Row], *, footer: str = "", held: str = "") -> str:
+    """The workflow comment: chantbot's hidden marker, what it is, the stage table, and what is held."""
+    parts = [WORKFLOW_MARKER + "\n" + INTRO, stage_table(rows)] + [p for p in (held, footer) if p]
     return "\n\n".join(parts) + "\n"
+
+
+def _code(text: str, limit: int = 200) -> str:
+    return "`" + one_line(text, limit).replace("`", "'") + "`"
+
+
+def verdict_words(verdict: dict | None) -> str:
+    """The sandbox's verdict in one line: its kind, the test that decided it and the first line of its failure."""
+    if not verdict:
+        return "not judged in a sandbox (CI judges it once released)"
+    test = f" {_code(str(verdict.get('test') or ''))}" if verdict.get("test") else ""
+    line = safe_line(str(verdict.get("line") or ""), 300)
+    return f"{safe_line(str(verdict.get('kind') or ''), 40)}{test}" + (f": {line}" if line else "")
+
+
+def held_detail(held: dict | None, verdict: dict | None) -> str:
+    """A held stage's line: why it waits, and the sandbox's verdict."""
+    return f"held until a maintainer's `/ok-to-test` (the diff is below); the sandbox's verdict: {verdict_words(verdict)}"
+
+
+HELD_LIMIT = 60_000  # characters of held diffs in the workflow comment
+
+
+def held_block(batches: Sequence[dict]) -> str:
+    """Every held batch: what it is, its verdict, and the diff a maintainer reads before `/ok-to-test` (the newest
+    in full, older ones by their files when the comment has no room for them)."""
+    if not batches:
+        return ""
+    parts = [f"**Held for a maintainer's `/ok-to-test`** ({len(batches)} batch(es)): code an agent wrote for an issue "
+             "that someone without write access shaped. Nothing of it is on a branch and no CI has run it. Read "
+             "the diff, then comment `/ok-to-test` to push it to the issue's branch and draft pull request."]
+    room = HELD_LIMIT
+    for batch in reversed(list(batches)):
+        head = (f"Batch {int(batch.get('batch', 0))} ({safe_line(str(batch.get('stage', '')), 20)}): "
+                f"{verdict_words(batch.get('verdict'))}")
+        diff = str(batch.get("diff") or "")
+        if len(diff) > room:
+            files = ", ".join(_code(p) for p in sorted(batch.get("files") or {}))
+            diff = f"Files: {files[:2000]} (the diff does not fit here)."
+        room -= len(diff)
+        parts.insert(1, f"{head}\n\n{diff}")
+    return "\n\n".join(parts)
 
 
 def footer(approval: dict | None, chain: dict | None) -> str:
