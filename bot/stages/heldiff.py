@@ -34,12 +34,13 @@ FLAG_HEADING = "**Lines a static scan points at** (it informs your reading; it d
 NO_FLAGS = ("A static scan of the added lines found nothing that reads the environment or credentials, opens a "
             "socket or URL, starts a process, decodes code at run time or carries a long encoded blob. It informs "
             "your reading; it does not replace it.")
-SUMMARY = "The diff: {files}, +{added} −{removed}"
-SUMMARY_PART = "The diff of {shown} of {files} (the others are listed), +{added} −{removed}"
+SUMMARY = "The diff: {files}, +{added:,} −{removed:,}{partly}"
+SUMMARY_PART = "The diff of {shown:,} of {files} (the others are listed), +{added:,} −{removed:,}{partly}"
+PARTLY_COUNTED = " in the files read whole"
 LISTED = "Listed, not shown as a diff:"
 NO_ROOM = ": its diff would not fit in this comment"
-MORE_ENTRIES = "- … and {count} more"
-UNREAD_FILES = "- {count} more files were not read or scanned here: too much changed (they are listed under the diff)"
+MORE_ENTRIES = "- … and {count:,} more"
+UNREAD_FILES = "- {count:,} files were not read or scanned here: too much changed (they are listed under the diff)"
 NO_CHANGES = "No changes."
 MARK = "⚠️ "
 
@@ -89,7 +90,7 @@ _TERMS = {
 
 
 def _literal_first(term: str) -> str:
-    """A term as a branch that starts with its first character, literally: `\bword` becomes `w(?<!\ww)ord`."""
+    r"""A term as a branch that starts with its first character, literally: `\bword` becomes `w(?<!\ww)ord`."""
     if term.startswith(("\\b", "!.")):
         before = r"\w" if term.startswith("\\b") else r"[.\w]"
         first, rest = term[2], term[3:]
@@ -105,7 +106,7 @@ _BLOB = re.compile(rf"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/=_-]{{{BLOB_RUN},}}")
 _HIDDEN_CLASS = ("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb"
                  "\U000e0000-\U000e007f\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _HIDDEN = re.compile(_HIDDEN_CLASS + "|\r")
-_HIDDEN_IN_TEXT = re.compile(_HIDDEN_CLASS + "|\r(?!\n|\Z)")  # a CRLF ending is no hidden character
+_HIDDEN_IN_TEXT = re.compile(_HIDDEN_CLASS + "|\r(?!\n|\\Z)")  # a CRLF ending is no hidden character
 
 # Files that run at CI, build or import time, and why (names compared lower-cased).
 _BY_NAME = {
@@ -222,11 +223,10 @@ def _files(base: Mapping[str, str | None], changes: Mapping[str, str | None]) ->
         old = base.get(path) if isinstance(path, str) else None
         old = old if isinstance(old, str) else None
         if isinstance(path, str) and (new is None or isinstance(new, str)) and new != old:
-            found.append((runs_at_build_time(path) is None, path[:MAX_KEY], path, old, new))
-    found.sort(key=lambda item: item[:2])
+            found.append((runs_at_build_time(path), path, old, new))
+    found.sort(key=lambda item: (item[0] is None, item[1][:MAX_KEY]))
     files, budget = [], MAX_READ_TOTAL
-    for i, (_, _, path, old, new) in enumerate(found):
-        build = runs_at_build_time(path)
+    for i, (build, path, old, new) in enumerate(found):
         if i >= MAX_FILES or budget <= 0:
             files.append(_File(path, old, new, build, "unread"))
             continue
@@ -329,8 +329,11 @@ def _visible(line: str) -> str:
 
 
 def _span(text: str, limit: int = 200) -> str:
-    span = code_span(text, limit)
-    return span if span != "``" else "`(blank)`"
+    """Text from the change as a code span; one that holds `<!--` or `-->` is padded with a space each side
+    (GitHub shows neither), so that even a reader that drops HTML comments before pairing backticks never
+    finds an empty span there."""
+    inner = code_span(text, limit)[1:-1]
+    return "`(blank)`" if not inner else f"` {inner} `" if "<!--" in inner or "-->" in inner else f"`{inner}`"
 
 
 def _label(f: _File, note: str = "") -> str:
@@ -428,8 +431,9 @@ def render(base: Mapping[str, str | None], changes: Mapping[str, str | None], *,
         listed = [LISTED, *_bounded(listed, room, MAX_FILES_LISTED)]
     added = sum(len(f.added) for f in files if f.counts)
     removed = sum(f.removed for f in files if f.counts)
-    total = f"{len(files)} files" if len(files) != 1 else "1 file"
-    summary = (SUMMARY.format(files=total, added=added, removed=removed) if not listed else
-               SUMMARY_PART.format(shown=len(shown), files=total, added=added, removed=removed))
+    total = f"{len(files):,} files" if len(files) != 1 else "1 file"
+    partly = PARTLY_COUNTED if any(f.counts is None for f in files) else ""
+    summary = (SUMMARY.format(files=total, added=added, removed=removed, partly=partly) if not listed else
+               SUMMARY_PART.format(shown=len(shown), files=total, added=added, removed=removed, partly=partly))
     body = "\n\n".join(shown + (["\n".join(listed)] if listed else []))
     return f"{header}\n\n<details><summary>{summary}</summary>\n\n{body}\n\n</details>\n"
