@@ -44,7 +44,7 @@ def functions() -> dict[str, Callable[[str], object]]:
     from bot.assessment import Assessment
     from bot.issuetext import Candidate, IssueText
     from bot.commands import parser, registry
-    from bot.stages import dossier
+    from bot.stages import dossier, heldiff
 
     def issue(text: str) -> IssueText:
         return IssueText(number=7, title=text, body=text, author="reporter",
@@ -59,6 +59,11 @@ def functions() -> dict[str, Callable[[str], object]]:
             return fn()
         except ValueError:  # refusing bad input is fine; taking long over it is not
             return None
+
+    def held(text: str) -> tuple[dict[str, str], dict[str, str]]:
+        """An agent's writes over the base: a file grown, one rewritten, one new under a hostile path."""
+        base = {"tests/conftest.py": text[:len(text) // 2], "src/b.py": text[:100_000]}
+        return base, {"tests/conftest.py": text, "src/b.py": text[50_000:150_000], "docs/" + text[:200]: text[:60_000]}
 
     payload = {"action": "created", "installation": {"id": 1}, "sender": {"login": "a"},
                "repository": {"full_name": "a/b"}, "issue": {"number": 1, "user": {"login": "a"}},
@@ -97,6 +102,9 @@ def functions() -> dict[str, Callable[[str], object]]:
         "classifier.security_report": lambda t: [classifier.security_report(issue(t), c) for c in ("bug", "question")],
         "comment.suggestion_block": lambda t: comment.suggestion_block(t, [t], "https://github.com/acme/widgets"),
         "dossier.named_paths": dossier.named_paths,
+        "heldiff.scan": lambda t: heldiff.scan(*held(t)),
+        "heldiff.render": lambda t: heldiff.render(*held(t)),
+        "heldiff.runs_at_build_time": heldiff.runs_at_build_time,
         "deliveries.plan": lambda t: quietly(lambda: deliveries.plan("issue_comment", {**payload, "comment": {
             **payload["comment"], "body": t}})),
     }
