@@ -1,4 +1,4 @@
-"""The held diff a maintainer reads: what runs at CI or build time first, the lines a scan points at, a bounded diff that is safe to post."""
+"""The held diff a maintainer reads: what runs at build time first, what a scan flags, a bounded diff safe to post."""
 
 from __future__ import annotations
 
@@ -225,6 +225,14 @@ def test_deleted_files_are_listed_with_their_lines():
     out = render(base, changes)
     assert "- ⚠️ `tests/conftest.py` (deleted, +0 −1)" in out and "- `tests/test_old.py` (deleted, +0 −2)" in out
     assert heldiff.LISTED in out
+    assert_safe(out)
+
+
+def test_an_empty_new_file_and_a_changed_final_newline_are_listed_as_such():
+    out = render({"src/a.py": "x = 1"}, {"tests/__init__.py": "", "src/a.py": "x = 1\n"})
+    assert "- ⚠️ `tests/__init__.py` (new, +0 −0): an empty file" in out
+    assert "- `src/a.py` (changed, +0 −0): only the newline at its end changed" in out
+    assert "```" not in out
     assert_safe(out)
 
 
