@@ -121,6 +121,15 @@ def targets() -> dict[str, Callable[[str], object]]:
     found["issuetext.named_paths"] = issuetext.named_paths
     found["dossier.trace_locations"] = dossier.trace_locations
     found["dossier.identifiers"] = dossier.identifiers
+    from bot.stages import heldiff
+
+    def held(text: str) -> tuple[dict[str, str], dict[str, str]]:
+        base = {"tests/conftest.py": text[:len(text) // 2], "src/b.py": text[:100_000]}
+        return base, {"tests/conftest.py": text, "src/b.py": text[50_000:150_000], "docs/" + text[:200]: text[:60_000]}
+
+    found["heldiff.scan"] = lambda t: heldiff.scan(*held(t))
+    found["heldiff.render"] = lambda t: heldiff.render(*held(t))
+    found["heldiff.runs_at_build_time"] = heldiff.runs_at_build_time
     from bot.stages import documents
 
     found["documents.prose"] = documents.prose

@@ -45,7 +45,7 @@ def functions() -> dict[str, Callable[[str], object]]:
     from bot.issuetext import Candidate, IssueText
     from bot.commands import parser, registry
     from bot import issuetext
-    from bot.stages import dossier
+    from bot.stages import dossier, heldiff
 
     def issue(text: str) -> IssueText:
         return IssueText(number=7, title=text, body=text, author="reporter",
@@ -60,6 +60,11 @@ def functions() -> dict[str, Callable[[str], object]]:
             return fn()
         except ValueError:  # refusing bad input is fine; taking long over it is not
             return None
+
+    def held(text: str) -> tuple[dict[str, str], dict[str, str]]:
+        """An agent's writes over the base: a file grown, one rewritten, one new under a hostile path."""
+        base = {"tests/conftest.py": text[:len(text) // 2], "src/b.py": text[:100_000]}
+        return base, {"tests/conftest.py": text, "src/b.py": text[50_000:150_000], "docs/" + text[:200]: text[:60_000]}
 
     payload = {"action": "created", "installation": {"id": 1}, "sender": {"login": "a"},
                "repository": {"full_name": "a/b"}, "issue": {"number": 1, "user": {"login": "a"}},
@@ -100,6 +105,9 @@ def functions() -> dict[str, Callable[[str], object]]:
         "issuetext.named_paths": issuetext.named_paths,
         "dossier.trace_locations": dossier.trace_locations,
         "dossier.identifiers": dossier.identifiers,
+        "heldiff.scan": lambda t: heldiff.scan(*held(t)),
+        "heldiff.render": lambda t: heldiff.render(*held(t)),
+        "heldiff.runs_at_build_time": heldiff.runs_at_build_time,
         "deliveries.plan": lambda t: quietly(lambda: deliveries.plan("issue_comment", {**payload, "comment": {
             **payload["comment"], "body": t}})),
     }

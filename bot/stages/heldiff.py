@@ -1,4 +1,4 @@
-"""The held diff a maintainer reads before `/ok-to-test` (pure): what runs at CI or build time, what a scan points at, the diff."""
+"""What a maintainer reads of held commits before `/ok-to-test`: what runs at build time, the scan, the diff (pure)."""
 
 from __future__ import annotations
 
@@ -34,12 +34,15 @@ FLAG_HEADING = "**Lines a static scan points at** (it informs your reading; it d
 NO_FLAGS = ("A static scan of the added lines found nothing that reads the environment or credentials, opens a "
             "socket or URL, starts a process, decodes code at run time or carries a long encoded blob. It informs "
             "your reading; it does not replace it.")
-SUMMARY = "The diff: {files}, +{added} −{removed}"
-SUMMARY_PART = "The diff of {shown} of {files} (the others are listed), +{added} −{removed}"
+SUMMARY = "The diff: {files}, +{added:,} −{removed:,}{partly}"
+SUMMARY_PART = "The diff of {shown:,} of {files} (the others are listed), +{added:,} −{removed:,}{partly}"
+PARTLY_COUNTED = " in the files read whole"
 LISTED = "Listed, not shown as a diff:"
 NO_ROOM = ": its diff would not fit in this comment"
-MORE_ENTRIES = "- … and {count} more"
-UNREAD_FILES = "- {count} more files were not read or scanned here: too much changed (they are listed under the diff)"
+EMPTY = ": an empty file"
+FINAL_NEWLINE = ": only the newline at its end changed"
+MORE_ENTRIES = "- … and {count:,} more"
+UNREAD_FILES = "- {count:,} files were not read or scanned here: too much changed (they are listed under the diff)"
 NO_CHANGES = "No changes."
 MARK = "⚠️ "
 
@@ -81,15 +84,16 @@ _TERMS = {
               r"\bcreate_subprocess_", r"\bshell=True\b", r"\bexecSync\b", r"\bspawnSync\b",
               r"\bRuntime\.getRuntime\b", r"\bos/exec\b", r"\bcommands\.getoutput\b"),
     OBFUSCATED: (r"\bcodecs\.decode\b", r"\bmarshal\.loads?\b", r"\bpickle\.loads?\b", r"!.compile[ \t]{0,4}\(",
-                 r"\burlsafe_b64decode\b", r"\bb64decode\b", r"\bb32decode\b", r"\bb16decode\b", r"\ba85decode\b", r"\bb85decode\b", r"\bfromhex\b", r"\bunhexlify\b",
-                 r"\bdecompress\b", r"\b__import__\b", r"\b__builtins__\b", r"\bimportlib\b", r"\bctypes\b",
+                 r"\burlsafe_b64decode\b", r"\bb64decode\b", r"\bb32decode\b", r"\bb16decode\b", r"\ba85decode\b",
+                 r"\bb85decode\b", r"\bfromhex\b", r"\bunhexlify\b", r"\bdecompress\b", r"\b__import__\b",
+                 r"\b__builtins__\b", r"\bimportlib\b", r"\bctypes\b",
                  r"\batob[ \t]{0,4}\(", r"\bfromCharCode\b", r"\bnew Function\b", r"\brot_?13\b",
                  r"\x[0-9a-fA-F]{2}(?:\\x[0-9a-fA-F]{2}){7}"),
 }
 
 
 def _literal_first(term: str) -> str:
-    """A term as a branch that starts with its first character, literally: `\bword` becomes `w(?<!\ww)ord`."""
+    r"""A term as a branch that starts with its first character, literally: `\bword` becomes `w(?<!\ww)ord`."""
     if term.startswith(("\\b", "!.")):
         before = r"\w" if term.startswith("\\b") else r"[.\w]"
         first, rest = term[2], term[3:]
@@ -105,7 +109,7 @@ _BLOB = re.compile(rf"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/=_-]{{{BLOB_RUN},}}")
 _HIDDEN_CLASS = ("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb"
                  "\U000e0000-\U000e007f\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _HIDDEN = re.compile(_HIDDEN_CLASS + "|\r")
-_HIDDEN_IN_TEXT = re.compile(_HIDDEN_CLASS + "|\r(?!\n|\Z)")  # a CRLF ending is no hidden character
+_HIDDEN_IN_TEXT = re.compile(_HIDDEN_CLASS + "|\r(?!\n|\\Z)")  # a CRLF ending is no hidden character
 
 # Files that run at CI, build or import time, and why (names compared lower-cased).
 _BY_NAME = {
@@ -139,14 +143,12 @@ _BY_NAME = {
     "meson.build": "runs when the project is built", "build.gradle": "runs when the project is built",
     "build.gradle.kts": "runs when the project is built", "pom.xml": "runs when the project is built",
     ".envrc": "direnv runs it when a shell enters the folder",
-    "pipfile": "the test set-up installs what it names", "pipfile.lock": "the test set-up installs what it names",
-    "poetry.lock": "the test set-up installs what it names", "uv.lock": "the test set-up installs what it names",
-    "package-lock.json": "the test set-up installs what it names", "yarn.lock": "the test set-up installs what it names",
-    "pnpm-lock.yaml": "the test set-up installs what it names",
+    **dict.fromkeys(("pipfile", "pipfile.lock", "poetry.lock", "uv.lock", "package-lock.json", "yarn.lock",
+                     "pnpm-lock.yaml"), "the test set-up installs what it names"),
 }
 _BY_FOLDER = (  # (folder prefix, lower-cased, ending in "/"), why
     (".github/workflows/", "a GitHub Actions workflow"), (".github/actions/", "a GitHub Actions action"),
-    (".github/chantbot.yml", "chantbot's configuration for this repository (the sandbox's set-up and test commands)"),
+    (".github/chantbot.yml", "chantbot's configuration here (the sandbox's set-up and test commands)"),
     (".circleci/", "a CI configuration (CircleCI)"), (".buildkite/", "a CI configuration (Buildkite)"),
     (".woodpecker/", "a CI configuration (Woodpecker)"), (".husky/", "git hooks npm installs"),
     (".devcontainer/", "runs when a development container is built"),
@@ -201,9 +203,8 @@ def runs_at_build_time(path: str) -> str | None:
         return _BY_NAME[name]
     if name.endswith(".pth"):
         return "Python runs its import lines when the interpreter starts"
-    if name.startswith("requirements") and name.endswith((".txt", ".in")) or name.startswith("constraints") \
-            and name.endswith(".txt"):
-        return "the test set-up installs what it names"
+    if name.startswith(("requirements", "constraints")) and name.endswith((".txt", ".in")):
+        return _BY_NAME["uv.lock"]
     if name.endswith(".mk") or name.startswith(("dockerfile.", "containerfile.")) or name.endswith(".dockerfile"):
         return _BY_NAME["makefile"] if name.endswith(".mk") else _BY_NAME["dockerfile"]
     folders = parts[:-1]
@@ -222,11 +223,10 @@ def _files(base: Mapping[str, str | None], changes: Mapping[str, str | None]) ->
         old = base.get(path) if isinstance(path, str) else None
         old = old if isinstance(old, str) else None
         if isinstance(path, str) and (new is None or isinstance(new, str)) and new != old:
-            found.append((runs_at_build_time(path) is None, path[:MAX_KEY], path, old, new))
-    found.sort(key=lambda item: item[:2])
+            found.append((runs_at_build_time(path), path, old, new))
+    found.sort(key=lambda item: (item[0] is None, item[1][:MAX_KEY]))
     files, budget = [], MAX_READ_TOTAL
-    for i, (_, _, path, old, new) in enumerate(found):
-        build = runs_at_build_time(path)
+    for i, (build, path, old, new) in enumerate(found):
         if i >= MAX_FILES or budget <= 0:
             files.append(_File(path, old, new, build, "unread"))
             continue
@@ -329,8 +329,11 @@ def _visible(line: str) -> str:
 
 
 def _span(text: str, limit: int = 200) -> str:
-    span = code_span(text, limit)
-    return span if span != "``" else "`(blank)`"
+    """Text from the change as a code span; one that holds `<!--` or `-->` is padded with a space each side
+    (GitHub shows neither), so that even a reader that drops HTML comments before pairing backticks never
+    finds an empty span there."""
+    inner = code_span(text, limit)[1:-1]
+    return "`(blank)`" if not inner else f"` {inner} `" if "<!--" in inner or "-->" in inner else f"`{inner}`"
 
 
 def _label(f: _File, note: str = "") -> str:
@@ -346,11 +349,13 @@ def _label(f: _File, note: str = "") -> str:
     return f"{MARK if f.build else ''}{_span(f.path)} ({f.status}, {detail}){note}"
 
 
-def _diff(f: _File) -> str:
-    """The unified diff of one file in a fence no line of it can close."""
+def _diff(f: _File) -> str | None:
+    """The unified diff of one file in a fence no line of it can close (None: no line differs)."""
     name = " ".join(f.path[:MAX_KEY].split())
-    lines = difflib.unified_diff(_lines(f.old), _lines(f.new), fromfile="/dev/null" if f.old is None else "a/" + name,
-                                 tofile="b/" + name, lineterm="")
+    lines = list(difflib.unified_diff(_lines(f.old), _lines(f.new), lineterm="", tofile="b/" + name,
+                                      fromfile="/dev/null" if f.old is None else "a/" + name))
+    if not lines:
+        return None
     block = fenced("\n".join(_visible(line) for line in lines))
     fence, _, rest = block.partition("\n")
     return f"{fence}diff\n{rest}"
@@ -415,11 +420,16 @@ def render(base: Mapping[str, str | None], changes: Mapping[str, str | None], *,
             continue
         lines = len(_lines(f.old)) + len(_lines(f.new))
         at_least = sum(len(line) + 2 for _, line in f.added) + f.removed_chars
-        block = ""
-        if lines <= work and at_least <= room - reserve:
-            work -= lines
-            block = f"{_label(f, ': ' + f.build if f.build else '')}\n\n{_diff(f)}"
-        if not block or len(block) + 2 > room - reserve:
+        if lines > work or at_least > room - reserve:
+            listed.append(f"- {_label(f, NO_ROOM)}")
+            continue
+        work -= lines
+        diff = _diff(f)
+        if diff is None:  # the lines are the same: an empty new file, or only the newline at the end changed
+            listed.append(f"- {_label(f, EMPTY if f.old is None else FINAL_NEWLINE)}")
+            continue
+        block = f"{_label(f, ': ' + f.build if f.build else '')}\n\n{diff}"
+        if len(block) + 2 > room - reserve:
             listed.append(f"- {_label(f, NO_ROOM)}")
             continue
         shown.append(block)
@@ -428,8 +438,9 @@ def render(base: Mapping[str, str | None], changes: Mapping[str, str | None], *,
         listed = [LISTED, *_bounded(listed, room, MAX_FILES_LISTED)]
     added = sum(len(f.added) for f in files if f.counts)
     removed = sum(f.removed for f in files if f.counts)
-    total = f"{len(files)} files" if len(files) != 1 else "1 file"
-    summary = (SUMMARY.format(files=total, added=added, removed=removed) if not listed else
-               SUMMARY_PART.format(shown=len(shown), files=total, added=added, removed=removed))
+    total = f"{len(files):,} files" if len(files) != 1 else "1 file"
+    partly = PARTLY_COUNTED if any(f.counts is None for f in files) else ""
+    summary = (SUMMARY.format(files=total, added=added, removed=removed, partly=partly) if not listed else
+               SUMMARY_PART.format(shown=len(shown), files=total, added=added, removed=removed, partly=partly))
     body = "\n\n".join(shown + (["\n".join(listed)] if listed else []))
     return f"{header}\n\n<details><summary>{summary}</summary>\n\n{body}\n\n</details>\n"
