@@ -159,3 +159,14 @@ def test_an_unusable_database_url_is_one_line_and_exit_2(monkeypatch, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("chantbot: cannot use the database postgresql://127.0.0.1:9/none: cannot connect")
     assert "pw" not in err and "\n" not in err
+
+
+async def test_a_pushed_configuration_counts_from_the_next_event(start_bot):
+    bot = await start_bot()
+    first = await bot.open_issue("Crash on save", "Traceback (most recent call last): KeyError 'size'")
+    await bot.triaged(first)
+    assert "bug" in bot.sim.labels_on(REPO, first)  # no configuration: GitHub's default names
+    bot.sim.set_file(REPO, ".github/chantbot.yml", "labels:\n  category: {bug: 'kind/bug'}\n")
+    second = await bot.open_issue("Crash on load", "Traceback (most recent call last): KeyError 'name'")
+    await bot.triaged(second)
+    assert "kind/bug" in bot.sim.labels_on(REPO, second) and "bug" not in bot.sim.labels_on(REPO, second)
