@@ -357,11 +357,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "receive":
         from bot import receive
 
-        settings = load_settings(read_environment(args.env_file), require_secret=False)
+        env = read_environment(args.env_file)
+        settings = load_settings(env, require_secret=False)
         setup_logging(settings.log_format)
         logging.getLogger().setLevel(logging.WARNING)
         try:
-            return asyncio.run(receive.run(args, settings))
+            return asyncio.run(receive.run(args, settings,
+                                           deployment_database=bool(env.get("DATABASE_URL", "").strip())))
         except receive.ReceiveError as exc:
             raise fail(str(exc)) from None
     from bot import evaluate as evaluation
