@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import aiohttp
-from gidgethub import BadRequest, GitHubBroken, HTTPException, RateLimitExceeded, apps, sansio
+from gidgethub import (BadRequest, GitHubBroken, HTTPException, RateLimitExceeded, RedirectionException, apps,
+                       sansio)
 from gidgethub import aiohttp as gh_aiohttp
 
 from bot import failures
@@ -167,15 +168,17 @@ class GitHubApp:
         """The App as GitHub knows it (`GET /app` with the App's JWT), checked once at start-up.
 
         A key that is not the App's, or an address that is not GitHub's API, raises AppCheckFailed with
-        what to fix; GitHub failing on its side (5xx) does not: jobs retry later.
+        what to fix; GitHub failing or limiting on its side (5xx, 403, 429) raises gidgethub's error.
         """
         where = f"{self.base_url.rstrip('/')}/app"
         try:
             async with asyncio.timeout(CHECK_TIMEOUT):
                 app = await self._app_client().getitem(
                     "/app", jwt=apps.get_jwt(app_id=self.app_id, private_key=self.private_key))
-        except BadRequest as exc:
+        except (BadRequest, RedirectionException) as exc:
             status, said = int(exc.status_code), " ".join(str(exc).split())[:120]
+            if status in (403, 429):  # GitHub's rate limits: not the operator's mistake (the caller warns)
+                raise
             if status == 401:
                 raise AppCheckFailed(
                     f"GitHub refused the App's credentials (GET {where} answered 401 {said}): the private key "

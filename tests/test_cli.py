@@ -171,3 +171,20 @@ def test_migrate_reads_an_env_file(env, capsys, tmp_path):
     assert f"sqlite:///{tmp_path / 'from-file.db'}: schema at version" in capsys.readouterr().out
     with sqlite3.connect(tmp_path / "from-file.db") as db:
         assert db.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] >= 1
+
+
+async def test_github_failing_on_its_side_does_not_stop_start_up(simulator, app_key, tmp_path, caplog):
+    from bot.__main__ import check_app
+    from bot.runtime import Runtime
+    from tests.conftest import bot_settings
+
+    runtime = Runtime(bot_settings(simulator, app_key, tmp_path / "bot.db"), llm=None, agent_client=None)
+    await runtime.open()
+    try:
+        assert await check_app(runtime) == f"App chantbot (id {APP_ID})"
+        simulator.fail("GET", r"^/app$", status=502, times=10)
+        with caplog.at_level(logging.WARNING):
+            assert await check_app(runtime) == f"App {APP_ID}"  # a warning, and start-up goes on
+    finally:
+        await runtime.close()
+    assert "GitHub answered 502 to GET /app; starting anyway" in caplog.text
