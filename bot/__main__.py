@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 from urllib.parse import urlsplit
@@ -91,8 +92,10 @@ def sqlite_problem(url: str) -> str | None:
     return None
 
 
-async def open_runtime(runtime: "Runtime") -> None:
-    """Open the runtime's store and clients; an unusable database is a StartupError."""
+async def open_runtime(runtime: "Runtime") -> str:
+    """Open the runtime's store and clients and check the App with GitHub; which App it is, for the log.
+
+    An unusable database, or credentials GitHub refuses, are a StartupError."""
     database = describe_database(runtime.settings.database_url)
     if problem := sqlite_problem(runtime.settings.database_url):
         raise StartupError(f"cannot use the database {database} (DATABASE_URL): {problem}")
@@ -108,6 +111,30 @@ async def open_runtime(runtime: "Runtime") -> None:
         with contextlib.suppress(Exception):
             await runtime.close()
         raise StartupError(f"cannot use the database {database} (DATABASE_URL): {_reason(exc)}") from None
+    try:
+        return await check_app(runtime)
+    except StartupError:
+        await runtime.close()
+        raise
+
+
+async def check_app(runtime: "Runtime") -> str:
+    """Ask GitHub who the App is, so a key that is not GITHUB_APP_ID's or a wrong GITHUB_API_URL stops start-up."""
+    from gidgethub import HTTPException
+
+    from bot.github import AppCheckFailed
+
+    assert runtime.ctx is not None
+    log = logging.getLogger("bot")
+    try:
+        app = await runtime.ctx.github.identify()
+    except AppCheckFailed as exc:
+        raise StartupError(str(exc)) from None
+    except HTTPException as exc:  # GitHub failing on its side: not the operator's mistake, jobs retry later
+        log.warning("could not check the App's credentials: GitHub answered %s to GET /app; starting anyway",
+                    exc.status_code)
+        return f"App {runtime.settings.app_id}"
+    return f"App {app.get('slug') or app.get('name') or '?'} (id {app.get('id')})"
 
 
 def _reason(exc: BaseException) -> str:
@@ -128,7 +155,7 @@ async def _serve(settings: Settings, *, with_workers: bool) -> None:
     from bot.runtime import Runtime
 
     runtime = Runtime(settings)
-    await open_runtime(runtime)
+    app = await open_runtime(runtime)
     # Heroku allows 30 s after SIGTERM: a few seconds for open requests, then the workers' 25 s drain.
     runner = web.AppRunner(runtime.web_app(with_workers=with_workers), handle_signals=False, shutdown_timeout=3.0)
     await runner.setup()
@@ -138,8 +165,9 @@ async def _serve(settings: Settings, *, with_workers: bool) -> None:
         await runner.cleanup()
         await runtime.close()
         raise
-    logging.getLogger("bot").info("chantbot listening on http://%s:%d (%s)", settings.host, runner.addresses[0][1],
-                                  "web and workers" if with_workers else "web only")
+    logging.getLogger("bot").info("chantbot listening on http://%s:%d (%s) as GitHub %s at %s", settings.host,
+                                  runner.addresses[0][1], "web and workers" if with_workers else "web only", app,
+                                  settings.github_api_url)
     logging.getLogger("bot").info("%s", runtime.sandbox_line)
     await _until_signal()
     await runner.cleanup()  # stops taking requests, then drains the workers (cleanup context)
@@ -150,14 +178,14 @@ async def _worker(settings: Settings) -> None:
     from bot.runtime import Runtime
 
     runtime = Runtime(settings)
-    await open_runtime(runtime)
+    app = await open_runtime(runtime)
     runner = web.AppRunner(runtime.status_app(), handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     log = logging.getLogger("bot")
     try:
         await web.TCPSite(runner, settings.host, settings.port).start()
-        log.info("chantbot worker running %d jobs at once; /healthz and /metrics on http://%s:%d",
-                 settings.concurrency, settings.host, settings.port)
+        log.info("chantbot worker running %d jobs at once as GitHub %s; /healthz and /metrics on http://%s:%d",
+                 settings.concurrency, app, settings.host, settings.port)
     except OSError as exc:  # e.g. next to `web` on one machine with one PORT: work on, unwatched
         log.warning("chantbot worker running %d jobs at once; no /healthz (port %d: %s)", settings.concurrency,
                     settings.port, _reason(exc))
@@ -171,7 +199,7 @@ async def _worker(settings: Settings) -> None:
     await runtime.close()
 
 
-async def _migrate(source: str | None, target: str | None) -> int:
+async def _migrate(source: str | None, target: str | None, env: Mapping[str, str] | None = None) -> int:
     """Apply the schema migrations (to DATABASE_URL), or copy the durable state from `source` to `target`."""
     from bot.store import StoreError, open_store
     from bot.store.copy import copy_state
@@ -180,8 +208,8 @@ async def _migrate(source: str | None, target: str | None) -> int:
         print("chantbot: migrate copies with both --from URL and --to URL (or neither: update DATABASE_URL's schema)",
               file=sys.stderr)
         return 2
-    urls = [source, target] if source and target else [os.environ.get("DATABASE_URL", "").strip()
-                                                       or "sqlite:///chantbot.db"]
+    env = os.environ if env is None else env
+    urls = [source, target] if source and target else [env.get("DATABASE_URL", "").strip() or "sqlite:///chantbot.db"]
     stores = []
     try:
         for url in urls:
@@ -228,22 +256,53 @@ def _env_file_option(parser: argparse.ArgumentParser, *, default: str | None = N
                         help="read KEY=VALUE lines from PATH; variables already in the environment win")
 
 
+TOP_EPILOG = """\
+to try chantbot before installing it:
+  python -m bot demo            the whole flow on a built-in example, offline
+  python -m bot try PATH ...    chantbot on your own repository (a local clone) and an issue text, offline
+  python -m chantbot_sim.github the GitHub simulator the demo and the tests use, as a server to point
+                                GITHUB_API_URL (and `receive`) at
+
+`python -m bot COMMAND --help` describes each command."""
+
+SERVER_HELP = {
+    "serve": ("web server and workers in one process (the default deployment)",
+              "Take webhook deliveries on PORT (POST /webhook, GET /healthz, GET /metrics) and run the jobs they "
+              "lead to, BOT_CONCURRENCY at a time. Start-up checks the database and asks GitHub for the App "
+              "(GITHUB_APP_ID with its private key); a problem stops it with one line and exit status 2."),
+    "web": ("the web half only: verify and store webhook deliveries",
+            "Take webhook deliveries on PORT and store them in DATABASE_URL for `worker` processes to run "
+            "(scale-out; see docs/operating.md). Start-up checks the database and the App's credentials."),
+    "worker": ("the worker half only: run stored jobs (/healthz and /metrics on PORT)",
+               "Run the jobs `web` processes stored in DATABASE_URL, BOT_CONCURRENCY at a time; answers "
+               "GET /healthz and GET /metrics on PORT. It verifies no deliveries, so it needs no "
+               "GITHUB_WEBHOOK_SECRET. Start-up checks the database and the App's credentials."),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="chantbot: research-first issue triage "
-                                     "and chant's maintainer workflow on GitHub.")
+                                     "and chant's maintainer workflow on GitHub.", epilog=TOP_EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, summary in (("serve", "web server and workers in one process (the default deployment)"),
-                          ("web", "the web half only: verify and store webhook deliveries"),
-                          ("worker", "the worker half only: run stored jobs (/healthz and /metrics on PORT)")):
-        server = sub.add_parser(name, help=summary, description=summary, epilog=environment_help(),
+    for name, (summary, description) in SERVER_HELP.items():
+        server = sub.add_parser(name, help=summary, description=textwrap.fill(description, 100),
+                                epilog=environment_help(),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
         _env_file_option(server)
     migrate = sub.add_parser("migrate", help="bring DATABASE_URL's schema up to date, or copy chantbot's state "
-                             "from one database to another (--from, --to)")
+                             "from one database to another (--from, --to)",
+                             description="Apply chantbot's schema migrations to DATABASE_URL (every process also "
+                             "does this at start-up), or, with --from and --to, copy chantbot's durable state "
+                             "into an empty database (e.g. from SQLite to PostgreSQL; stop chantbot first).")
+    _env_file_option(migrate)
     migrate.add_argument("--from", dest="source", metavar="URL",
                          help="copy from this database (e.g. sqlite:///chantbot.db)")
     migrate.add_argument("--to", dest="target", metavar="URL", help="into this empty database (e.g. postgresql://…)")
-    demo = sub.add_parser("demo", help="the offline showcase: the whole flow against the built-in GitHub simulator")
+    demo = sub.add_parser("demo", help="the offline showcase: the whole flow against the built-in GitHub simulator",
+                          description="Run chantbot's whole flow on example issues against the built-in GitHub "
+                          "simulator, offline: triage, questions, commands and the stages (Claude with "
+                          "ANTHROPIC_API_KEY, else the local triager), printing what a maintainer would see.")
     demo.add_argument("--quiet", action="store_true", help="print only the summary of each case")
     demo.add_argument("--specs-out", metavar="DIR", help="copy the chant-specs branch's files into DIR at the end "
                       "(e.g. to check them with chant)")
@@ -251,7 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
                       "<!-- /demo:NAME -->) of a Markdown page, or of every page in a folder, from this run, with "
                       "spec ids, commit SHAs and times fixed; a new file gets every section. `make guide` refreshes "
                       "docs/guides/oss-maintainer-workflow/ this way")
-    evaluate = sub.add_parser("eval", help="measure a triager on labelled issues (precision, recall, F1)")
+    evaluate = sub.add_parser("eval", help="measure a triager on labelled issues (precision, recall, F1)",
+                              description="Measure a triager (the local one, or Claude with ANTHROPIC_API_KEY) on "
+                              "labelled issues: precision, recall and F1 per category, the confusion matrix, "
+                              "tokens and cost.")
     from bot import evaluate as evaluation
 
     evaluation.add_arguments(evaluate)
@@ -271,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in ("serve", "web", "worker"):
-        settings = load_settings(read_environment(args.env_file))
+        settings = load_settings(read_environment(args.env_file), require_secret=args.command != "worker")
         setup_logging(settings.log_format)
         try:
             if args.command == "worker":
@@ -282,7 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise fail(str(exc)) from None
         return 0
     if args.command == "migrate":
-        return asyncio.run(_migrate(args.source, args.target))
+        return asyncio.run(_migrate(args.source, args.target, read_environment(args.env_file)))
     if args.command == "demo":
         from bot import demo
 
@@ -303,11 +365,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "receive":
         from bot import receive
 
-        settings = load_settings(read_environment(args.env_file), require_secret=False)
+        env = read_environment(args.env_file)
+        settings = load_settings(env, require_secret=False)
         setup_logging(settings.log_format)
         logging.getLogger().setLevel(logging.WARNING)
         try:
-            return asyncio.run(receive.run(args, settings))
+            return asyncio.run(receive.run(args, settings,
+                                           deployment_database=bool(env.get("DATABASE_URL", "").strip())))
         except receive.ReceiveError as exc:
             raise fail(str(exc)) from None
     from bot import evaluate as evaluation

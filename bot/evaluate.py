@@ -129,8 +129,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="which triager to measure (default: llm when ANTHROPIC_API_KEY is set, else local)")
     parser.add_argument("--model", help="Claude model for --triager llm (default: BOT_MODEL or chantbot's default)")
     parser.add_argument("--limit", type=int, help="measure only the first N issues")
-    parser.add_argument("--price-in", type=float, default=3.0, help="USD per million input tokens (default 3)")
-    parser.add_argument("--price-out", type=float, default=15.0, help="USD per million output tokens (default 15)")
+    parser.add_argument("--price-in", type=float, help="USD per million input tokens (default: the model's list "
+                        "price in chantbot's table)")
+    parser.add_argument("--price-out", type=float, help="USD per million output tokens (default: the model's list "
+                        "price)")
 
 
 def _issue(index: int, row: dict) -> IssueText:
@@ -168,28 +170,39 @@ def _vocabulary() -> str:
 async def _llm(rows: list[dict], args: argparse.Namespace, key: str) -> tuple[list[str], list[str]]:
     """Predictions of Claude, and lines on tokens, cache share, cost and misses."""
     from bot.llm import ClaudeTriager, make_client
-    from bot.modelcalls import LLMUnavailable, Usage
+    from bot.modelcalls import PRICES_TAKEN, LLMUnavailable, Price, Usage, price
     from bot.settings import DEFAULT_MODEL
 
     model = getattr(args, "model", None) or DEFAULT_MODEL
+    rates = price(model)
+    if getattr(args, "price_in", None) is not None or getattr(args, "price_out", None) is not None:
+        given_in = rates.input if args.price_in is None else args.price_in
+        rates = Price(given_in, rates.output if args.price_out is None else args.price_out, given_in * 1.25,
+                      given_in * 0.1)
+        priced = "given"
+    else:
+        priced = f"list prices of {PRICES_TAKEN}"
     instructions = prompts.packaged("triage").body
     client = make_client(api_key=key)
     triager = ClaudeTriager(client, model=model)
     gate = asyncio.Semaphore(CONCURRENCY)
     total = Usage()
+    cost = 0.0
     misses: list[str] = []
 
     async def one(index: int, row: dict) -> str:
-        nonlocal total
+        nonlocal total, cost
         async with gate:
             try:
                 assessment, usage = await triager.assess(instructions=instructions, vocabulary=_vocabulary(),
                                                          issue=_issue(index, row), candidates=())
             except LLMUnavailable as exc:
-                total += getattr(exc, "usage", Usage())
+                total += exc.usage
+                cost += rates.cost(exc.usage)
                 misses.append(str(exc))
                 return MISS
         total += usage
+        cost += rates.cost(usage)
         return assessment.category
 
     started = time.perf_counter()
@@ -202,9 +215,6 @@ async def _llm(rows: list[dict], args: argparse.Namespace, key: str) -> tuple[li
     elapsed = time.perf_counter() - started
     n = max(1, len(rows))
     prompt = total.input_tokens + total.cache_read_input_tokens + total.cache_creation_input_tokens
-    cost = (total.input_tokens * args.price_in + total.output_tokens * args.price_out
-            + total.cache_read_input_tokens * args.price_in * 0.1
-            + total.cache_creation_input_tokens * args.price_in * 1.25) / 1e6
     lines = [
         f"triager: llm ({model}, {CONCURRENCY} at a time)",
         f"time per issue: {elapsed / n * 1000:.0f} ms (wall clock, concurrent)",
@@ -213,7 +223,7 @@ async def _llm(rows: list[dict], args: argparse.Namespace, key: str) -> tuple[li
         f"cache writes), {total.output_tokens / n:.0f} out",
         f"cache share: {total.cache_read_input_tokens / prompt:.0%} of input tokens read from the cache"
         if prompt else "cache share: no input tokens reported",
-        f"cost per issue: ${cost / n:.5f} (at ${args.price_in:g}/${args.price_out:g} per million in/out; "
+        f"cost per issue: ${cost / n:.5f} (at ${rates.input:g}/${rates.output:g} per million in/out, {priced}; "
         f"total ${cost:.4f})",
         f"unavailable: {len(misses)} of {len(rows)} issues had no usable answer (counted as misses)",
     ]

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import aiohttp
-from gidgethub import BadRequest, GitHubBroken, HTTPException, RateLimitExceeded, apps, sansio
+from gidgethub import (BadRequest, GitHubBroken, HTTPException, RateLimitExceeded, RedirectionException, apps,
+                       sansio)
 from gidgethub import aiohttp as gh_aiohttp
 
 from bot import failures
@@ -28,6 +29,11 @@ WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 TOKEN_REFRESH_MARGIN = 300.0  # refresh installation tokens 5 minutes before they expire
 MAX_ATTEMPTS = 5
 MAX_WAIT = 120.0  # never sleep longer than this inside one request; the job retries later instead
+CHECK_TIMEOUT = 15.0  # seconds the start-up check waits for GitHub
+
+
+class AppCheckFailed(Exception):
+    """GitHub refused the App's identity, or GITHUB_API_URL is not GitHub's API; the message is one line."""
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -157,6 +163,41 @@ class GitHubApp:
 
     def _app_client(self) -> gh_aiohttp.GitHubAPI:
         return gh_aiohttp.GitHubAPI(self.session, USER_AGENT, base_url=self.base_url)
+
+    async def identify(self) -> dict[str, Any]:
+        """The App as GitHub knows it (`GET /app` with the App's JWT), checked once at start-up.
+
+        A key that is not the App's, or an address that is not GitHub's API, raises AppCheckFailed with
+        what to fix; GitHub failing or limiting on its side (5xx, 403, 429) raises gidgethub's error.
+        """
+        where = f"{self.base_url.rstrip('/')}/app"
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT):
+                app = await self._app_client().getitem(
+                    "/app", jwt=apps.get_jwt(app_id=self.app_id, private_key=self.private_key))
+        except (BadRequest, RedirectionException) as exc:
+            status, said = int(exc.status_code), " ".join(str(exc).split())[:120]
+            if status in (403, 429):  # GitHub's rate limits: not the operator's mistake (the caller warns)
+                raise
+            if status == 401:
+                raise AppCheckFailed(
+                    f"GitHub refused the App's credentials (GET {where} answered 401 {said}): the private key "
+                    f"(GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_PATH) is not a key of App {self.app_id} "
+                    "(GITHUB_APP_ID), or this machine's clock is off by more than a minute") from None
+            raise AppCheckFailed(f"GET {where} answered {status} {said}: GITHUB_API_URL is not GitHub's REST "
+                                 "API (GitHub Enterprise Server: https://HOST/api/v3)") from None
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+            reason = " ".join((str(exc) or type(exc).__name__).split())[:160]
+            if isinstance(exc, asyncio.TimeoutError):
+                reason = f"no answer within {CHECK_TIMEOUT:.0f} s"
+            raise AppCheckFailed(f"GitHub does not answer at {self.base_url} (GITHUB_API_URL): {reason}") from None
+        except ValueError:  # a body that is not JSON: some other web server
+            raise AppCheckFailed(f"GET {where} did not answer JSON: GITHUB_API_URL is not GitHub's REST API") \
+                from None
+        if not isinstance(app, dict) or str(app.get("id")) != str(self.app_id):
+            raise AppCheckFailed(f"GET {where} did not answer with App {self.app_id}: GITHUB_API_URL is not "
+                                 "GitHub's REST API")
+        return app
 
     async def token(self, installation_id: int) -> str:
         """An installation token, cached until 5 minutes before it expires or until any process saw it refused."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from typing import Awaitable, Callable, Mapping
 
 from aiohttp import web
@@ -19,13 +20,49 @@ log = logging.getLogger(__name__)
 MAX_BODY = 25 * 1024 * 1024  # GitHub never sends more than 25 MB
 
 _SIGNATURE = re.compile(r"sha256=[0-9a-fA-F]{64}")
+_DELIVERY_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 KNOWN_EVENTS = frozenset(deliveries.HANDLED) | {"ping"}
+REFUSAL_WARNING_EVERY = 60.0  # seconds between two warnings about refused signatures, per process
 
 STORE = web.AppKey("store", Store)
 METRICS = web.AppKey("metrics", Metrics)
 SECRETS = web.AppKey("secrets", tuple)
 NOTIFY = web.AppKey("notify", object)
 ABOUT = web.AppKey("about", dict)
+
+
+class Refusals:
+    """Deliveries refused for their signature: one warning a minute naming the likely cause, counting the rest.
+
+    A flood of unsigned requests (anyone can POST) must not flood the log, and a wrong secret must not
+    stay silent: an operator sees the first refusal at once and a count of the others.
+    """
+
+    def __init__(self, every: float = REFUSAL_WARNING_EVERY, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every, self.clock = every, clock
+        self.warned_at: float | None = None
+        self.suppressed = 0
+
+    def refused(self, headers: Mapping[str, str]) -> None:
+        now = self.clock()
+        if self.warned_at is not None and now - self.warned_at < self.every:
+            self.suppressed += 1
+            return
+        more = (f" ({self.suppressed} more refused since the last warning)" if self.suppressed else "")
+        self.warned_at, self.suppressed = now, 0
+        delivery = headers.get("X-GitHub-Delivery") or ""
+        which = f"delivery {delivery}" if _DELIVERY_ID.fullmatch(delivery) else "a delivery"
+        if headers.get("X-Hub-Signature-256"):
+            log.warning("refused %s (401): its X-Hub-Signature-256 matches none of GITHUB_WEBHOOK_SECRET's secrets; "
+                        "the webhook secret on the App's settings page on GitHub likely differs from "
+                        "GITHUB_WEBHOOK_SECRET (set the same value in both)%s", which, more)
+        else:
+            log.warning("refused %s (401): it has no X-Hub-Signature-256 header; the App's webhook on GitHub "
+                        "likely has no secret (set it to GITHUB_WEBHOOK_SECRET's value), or the sender is not "
+                        "GitHub%s", which, more)
+
+
+REFUSALS = web.AppKey("refusals", Refusals)
 
 
 def verify(headers: Mapping[str, str], body: bytes, secrets: tuple[str, ...]) -> bool:
@@ -78,6 +115,7 @@ async def webhook(request: web.Request) -> web.Response:
         return _answer(413, "payload over 25 MiB")
     if not verify(request.headers, body, request.app[SECRETS]):
         count("bad_signature", verified=False)
+        request.app[REFUSALS].refused(request.headers)
         return _answer(401, "bad or missing X-Hub-Signature-256")
     delivery_id = request.headers.get("X-GitHub-Delivery", "")
     if not event or not delivery_id or len(delivery_id) > 100:
@@ -153,6 +191,7 @@ def create_app(*, store: Store, metrics: Metrics, secrets: tuple[str, ...],
     app[SECRETS] = secrets
     app[NOTIFY] = notify
     app[ABOUT] = dict(about or {})  # what /healthz reports besides the database (e.g. the sandbox in use)
+    app[REFUSALS] = Refusals()
     if receive:
         app.router.add_post("/webhook", webhook)
     app.router.add_get("/healthz", healthz)

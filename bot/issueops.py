@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import time
 import urllib.parse
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
@@ -19,7 +20,7 @@ from bot.repoconfig import MAX_BYTES, RepoConfig
 
 T = TypeVar("T")
 
-FILE_TTL = 60.0  # seconds a repository file (config, prompt override) is trusted before asking again
+FILE_TTL = 60.0  # seconds a file on another ref than the default branch is trusted before asking again
 MAX_FILE = MAX_BYTES  # one limit for every repository file chantbot reads (config, prompt overrides)
 PARSED_ENTRIES = 256  # parsed files remembered, by blob SHA
 LABELS_TTL = 600.0
@@ -99,6 +100,34 @@ class RepoCache:
     _roles: dict[tuple[str, str], tuple[float, str]] = field(default_factory=dict)
     _repos: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
     _listings: dict[tuple[str, str], tuple[float, tuple[str, ...] | None]] = field(default_factory=dict)
+    _heads: dict[str, str] = field(default_factory=dict)  # repo -> default branch head the cached files are of
+    _checked: weakref.WeakKeyDictionary[GitHubAPI, set[str]] = field(default_factory=weakref.WeakKeyDictionary)
+
+    async def _revalidate(self, gh: GitHubAPI, repo: str) -> None:
+        """Forget the repository's default-branch files when that branch moved since they were read.
+
+        Once per job (per client): a push to the default branch (a new `.github/chantbot.yml`, a prompt
+        override) counts from the next job on. The ref is asked for with the ETag of its last answer, so an
+        unmoved branch costs GitHub's 304, which does not count against the rate limit.
+        """
+        checked = self._checked.setdefault(gh, set())
+        if repo in checked:
+            return
+        checked.add(repo)
+        branch = str((await self.repository(gh, repo)).get("default_branch") or "main")
+        try:
+            ref = await gh.getitem(f"/repos/{repo}/git/ref/heads/{urllib.parse.quote(branch)}")
+            head = str(((ref or {}).get("object") or {}).get("sha") or "") if isinstance(ref, dict) else ""
+        except BadRequest as exc:
+            if _status(exc) not in (404, 409):  # 404: the default branch was renamed; 409: an empty repository
+                raise
+            self._repos.pop(repo, None)
+            head = ""
+        if not head or self._heads.get(repo) != head:
+            self._files = {key: hit for key, hit in self._files.items() if key[0] != repo or key[2]}
+            self._listings = {key: hit for key, hit in self._listings.items() if key[0] != repo}
+        if head:
+            self._heads[repo] = head
 
     async def repository(self, gh: GitHubAPI, repo: str) -> dict[str, Any]:
         """The repository as `GET /repos/{owner}/{repo}` answers it (default branch, `has_discussions`, …)."""
@@ -112,8 +141,9 @@ class RepoCache:
     async def listing(self, gh: GitHubAPI, repo: str, path: str) -> tuple[str, ...] | None:
         """The file paths directly in a folder of the default branch, or None when it is no folder."""
         key = (repo, path)
+        await self._revalidate(gh, repo)
         hit = self._listings.get(key)
-        if hit and self.clock() - hit[0] < FILE_TTL:
+        if hit:
             return hit[1]
         try:
             data = await gh.getitem(f"/repos/{repo}/contents/{urllib.parse.quote(path)}")
@@ -135,13 +165,16 @@ class RepoCache:
         self._roles[(repo, login)] = (self.clock(), role)
 
     async def file(self, gh: GitHubAPI, repo: str, path: str, *, ref: str | None = None) -> RepoFile | None:
-        """A file on `ref` (default branch), or None when missing. Cached briefly; GETs use ETags.
+        """A file on `ref` (default branch), or None when missing; GETs use ETags.
 
-        A file over MAX_FILE bytes comes back without its text: it is never decoded.
+        A default-branch file is cached until that branch moves (checked once per job); a file on another
+        ref for FILE_TTL. A file over MAX_FILE bytes comes back without its text: it is never decoded.
         """
         key = (repo, path, ref or "")
+        if not ref:
+            await self._revalidate(gh, repo)
         hit = self._files.get(key)
-        if hit and self.clock() - hit[0] < FILE_TTL:
+        if hit and (not ref or self.clock() - hit[0] < FILE_TTL):
             return hit[1]
         url = f"/repos/{repo}/contents/{urllib.parse.quote(path)}" + (f"?ref={urllib.parse.quote(ref)}" if ref else "")
         found: RepoFile | None = None

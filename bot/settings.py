@@ -22,7 +22,7 @@ ENVIRONMENT = (
     ("GITHUB_APP_ID", "required", "the App's id (a number)"),
     ("GITHUB_PRIVATE_KEY", "", "the App's PEM private key as text (literal \\n accepted), or"),
     ("GITHUB_PRIVATE_KEY_PATH", "", "a file holding it; one of the two is required"),
-    ("GITHUB_WEBHOOK_SECRET", "required", "webhook secrets, comma-separated for rotation"),
+    ("GITHUB_WEBHOOK_SECRET", "required", "webhook secrets, comma-separated for rotation (not by worker)"),
     ("GITHUB_API_URL", GITHUB_API_URL, "REST base URL (GitHub Enterprise Server: GITHUB_URL/api/v3)"),
     ("GITHUB_URL", GITHUB_WEB_URL, "GitHub's web address (register; GitHub Enterprise Server)"),
     ("ANTHROPIC_API_KEY", "", "Claude; without it the local triager"),

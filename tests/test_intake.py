@@ -8,7 +8,8 @@ import uuid
 import aiohttp
 import pytest
 
-from tests.conftest import REPO, SECRET, eventually
+from bot import intake
+from tests.conftest import REPO, SECRET, ManualClock, eventually
 
 
 def signed(body: bytes, *, secret: str = SECRET, event: str | None = "issues", delivery: str | None = "new") -> dict:
@@ -55,6 +56,27 @@ async def test_bad_deliveries_are_refused_and_nothing_is_stored(bot, opened):
         assert answer["message"]
     assert await bot.runtime.store.queue_depth() == {}
     assert not [r for r in bot.sim.requests if r["write"]]
+
+
+async def test_a_wrong_secret_is_logged_once_a_minute_with_its_likely_cause(bot, opened, caplog):
+    body, _ = opened
+    clock = ManualClock()
+    bot.server.app[intake.REFUSALS].clock = clock
+    wrong = signed(body, secret="not-the-apps", delivery="72d3162e-cc78-11e3-81ab-4c9367dc0958")
+    with caplog.at_level("WARNING", logger="bot.intake"):
+        for _ in range(3):
+            assert (await post(bot.url, body, wrong))[0] == 401
+        clock.now += 61
+        unsigned = {k: v for k, v in signed(body, delivery="<script>").items() if k != "X-Hub-Signature-256"}
+        assert (await post(bot.url, body, unsigned))[0] == 401
+    warnings = [r.getMessage() for r in caplog.records if r.name == "bot.intake"]
+    assert warnings == [
+        "refused delivery 72d3162e-cc78-11e3-81ab-4c9367dc0958 (401): its X-Hub-Signature-256 matches none of "
+        "GITHUB_WEBHOOK_SECRET's secrets; the webhook secret on the App's settings page on GitHub likely differs "
+        "from GITHUB_WEBHOOK_SECRET (set the same value in both)",
+        "refused a delivery (401): it has no X-Hub-Signature-256 header; the App's webhook on GitHub likely has "
+        "no secret (set it to GITHUB_WEBHOOK_SECRET's value), or the sender is not GitHub (2 more refused since "
+        "the last warning)"]
 
 
 async def test_oversized_body_is_413(bot):

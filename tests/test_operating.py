@@ -159,3 +159,29 @@ def test_an_unusable_database_url_is_one_line_and_exit_2(monkeypatch, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("chantbot: cannot use the database postgresql://127.0.0.1:9/none: cannot connect")
     assert "pw" not in err and "\n" not in err
+
+
+async def test_a_pushed_configuration_counts_from_the_next_event(start_bot):
+    bot = await start_bot()
+    first = await bot.open_issue("Crash on save", "Traceback (most recent call last): KeyError 'size'")
+    await bot.triaged(first)
+    assert "bug" in bot.sim.labels_on(REPO, first)  # no configuration: GitHub's default names
+    bot.sim.set_file(REPO, ".github/chantbot.yml", "labels:\n  category: {bug: 'kind/bug'}\n")
+    second = await bot.open_issue("Crash on load", "Traceback (most recent call last): KeyError 'name'")
+    await bot.triaged(second)
+    assert "kind/bug" in bot.sim.labels_on(REPO, second) and "bug" not in bot.sim.labels_on(REPO, second)
+
+
+def test_app_yaml_says_what_chantbot_does_with_each_permission():
+    from pathlib import Path
+
+    import yaml
+
+    text = (Path(__file__).parent.parent / "app.yaml").read_text()
+    permissions = yaml.safe_load(text)["default_permissions"]
+    lines = text.split("default_permissions:")[1].splitlines()
+    for name in permissions:
+        [line] = [line for line in lines if line.startswith(f"  {name}:")]
+        assert len(line.partition("#")[2].strip()) > 20, name
+    section = "\n".join(lines)
+    assert "never merges" in section and "merge" not in section.replace("never merges", "")

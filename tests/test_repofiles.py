@@ -7,29 +7,32 @@ import pytest
 
 from bot import repoconfig
 from bot.github import GitHubApp
-from bot.issueops import FILE_TTL, RepoCache
+from bot.issueops import RepoCache
 from bot.metrics import Metrics
 from bot.writelimit import WritePacer, parse_write_limits
-from tests.conftest import APP_ID, INSTALLATION, REPO, ManualClock
+from tests.conftest import APP_ID, INSTALLATION, REPO
 
 PATH = repoconfig.CONFIG_PATH
 
 
 @pytest.fixture
-async def gh(simulator, app_key):
+async def app(simulator, app_key):
     async with aiohttp.ClientSession() as session:
-        app = GitHubApp(session=session, app_id=str(APP_ID), private_key=app_key.private_pem,
+        yield GitHubApp(session=session, app_id=str(APP_ID), private_key=app_key.private_pem,
                         base_url=simulator.base_url, pacer=WritePacer(parse_write_limits("1000/s")), metrics=Metrics())
-        yield await app.client(INSTALLATION)
+
+
+@pytest.fixture
+async def gh(app):
+    return await app.client(INSTALLATION)
 
 
 def reads(simulator) -> list[int]:
     return [r["status"] for r in simulator.requests if r["path"].endswith("/contents/.github/chantbot.yml")]
 
 
-async def test_a_file_is_parsed_and_validated_once_per_blob_sha(simulator, gh):
-    clock = ManualClock()
-    cache = RepoCache(clock=clock)
+async def test_a_file_is_parsed_and_validated_once_per_blob_sha(simulator, app):
+    cache = RepoCache()
     parsed: list[str] = []
 
     def parse(found):
@@ -37,14 +40,24 @@ async def test_a_file_is_parsed_and_validated_once_per_blob_sha(simulator, gh):
         return repoconfig.parse(found.text)
 
     simulator.set_file(REPO, PATH, "stages: {document: false}\n")
-    first = cache.parsed("config", await cache.file(gh, REPO, PATH), parse)
-    clock.now += FILE_TTL + 1  # the text is asked for again (GitHub answers 304), the parse is not redone
-    again = cache.parsed("config", await cache.file(gh, REPO, PATH), parse)
-    assert again is first and len(parsed) == 1 and reads(simulator) == [200, 304]
+    first = cache.parsed("config", await cache.file(await app.client(INSTALLATION), REPO, PATH), parse)
+    simulator.set_file(REPO, "README.md", "# widgets, again\n")  # the branch moved: the file is asked for again
+    again = cache.parsed("config", await cache.file(await app.client(INSTALLATION), REPO, PATH), parse)
+    assert again is first and len(parsed) == 1 and reads(simulator) == [200, 304]  # and not parsed again
     simulator.set_file(REPO, PATH, "stages: {document: true}\n")
-    clock.now += FILE_TTL + 1
-    changed = cache.parsed("config", await cache.file(gh, REPO, PATH), parse)
+    changed = cache.parsed("config", await cache.file(await app.client(INSTALLATION), REPO, PATH), parse)
     assert len(parsed) == 2 and parsed[0] != parsed[1] and changed[0].stages["document"] is True
+
+
+async def test_a_job_asks_whether_the_default_branch_moved_once_and_it_costs_a_304(simulator, app):
+    cache = RepoCache()
+    simulator.set_file(REPO, PATH, "stages: {document: false}\n")
+    for _ in range(3):  # three jobs, each reading the file twice
+        gh = await app.client(INSTALLATION)
+        for _ in range(2):
+            assert (await cache.file(gh, REPO, PATH)).text == "stages: {document: false}\n"
+    refs = [r["status"] for r in simulator.requests if r["path"] == f"/repos/{REPO}/git/ref/heads/main"]
+    assert refs == [200, 304, 304] and reads(simulator) == [200]
 
 
 async def test_a_file_over_the_limit_is_never_decoded(simulator, gh):
