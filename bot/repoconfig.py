@@ -190,8 +190,9 @@ def _parse(text: str) -> tuple[RepoConfig, list[str]]:
         problems.append(f"{CONFIG_PATH}: more problems than these; fix these first")
     if not isinstance(data, dict):
         return restrictive(), problems + [_notice(set(SCHEMA["properties"]))]
-    unknown = sorted(str(name) for name in (data.get("commands") or {}) if isinstance(data.get("commands"), dict)
-                     and registry.spec_for(str(name)) is None)[:MAX_PROBLEMS]
+    commands = data.get("commands")
+    unknown = sorted(str(name) for name in commands if registry.spec_for(str(name)) is None)[:MAX_PROBLEMS] \
+        if isinstance(commands, dict) else []
     problems += [_short(f"{CONFIG_PATH}: `commands.{name}`: there is no command /{name}") for name in unknown]
     valid, wrong = _split(data)
     config = _restrict(build(valid), data, wrong)
