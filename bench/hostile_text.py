@@ -44,6 +44,7 @@ def patterns() -> dict[str, str | tuple[str, str]]:
         "(error )*n": "error ", "(aerror)*n": "aerror", "(docs )*n": "docs ", "(at x(\\n)*n": "  at x(\n",
         "(how )*n": "how ", "(? )*n": "? ", "(n/a\\n)*n": "n/a\n", "(a:)*n": "a:", "({{a}})*n": "{{a}}",
         "({{a.)*n": "{{a.", "(&)*n": "&", "(javascript:)*n": "javascript:", "(<issue)*n": "<issue",
+        "(a/)*n": "a/", "(a.)*n": "a.", "((x_)*30 )*n": "x_" * 30 + " ",
         "x<!--*n": ("x", "<!--"), "#(space)*n": ("#", " "), "#(space)*n#": ("#", " "),
         "random": "",
     })

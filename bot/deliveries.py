@@ -21,7 +21,7 @@ HANDLED = {
     "installation_repositories": {"added"},
     "check_suite": {"completed"},
     "check_run": {"completed"},
-    "pull_request": {"closed", "synchronize"},
+    "pull_request": {"opened", "reopened", "closed", "synchronize"},
 }
 _WORK_BRANCH = re.compile(r"chant/issue-([1-9][0-9]{0,9})")
 MAX_DEPTH = 64  # GitHub's payloads nest about ten levels deep
@@ -46,7 +46,7 @@ _USER = {"type": "object", "required": ["login"],
          "properties": {"login": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}(\[bot\])?$"},
                         "type": {"type": "string"}}}
 _REPO = {"type": "object", "required": ["full_name"],
-         "properties": {"full_name": {"type": "string", "maxLength": 200,
+         "properties": {"id": {"type": "integer"}, "full_name": {"type": "string", "maxLength": 200,
                                       "pattern": r"^(?!\.\.?/)[A-Za-z0-9_.-]+/(?!\.\.?$)[A-Za-z0-9_.-]+$"}}}
 _LABEL = {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}
 _TEXT = {"type": ["string", "null"]}
@@ -59,7 +59,8 @@ _ENVELOPE = {"action": {"type": "string"}, "sender": _USER,
                               "properties": {"id": {"type": "integer", "minimum": 1}}}}
 _BODY_CHANGE = {"type": "object", "properties": {"body": {"type": "object", "properties": {"from": _TEXT}}}}
 _REPOS = {"type": "array", "items": _REPO}
-_HEAD = {"type": "object", "properties": {"ref": {"type": "string"}, "sha": {"type": "string"}}}
+_HEAD = {"type": "object", "properties": {"ref": {"type": "string"}, "sha": {"type": "string"},
+                                          "repo": {"type": ["object", "null"]}}}
 _PULLS = {"type": "array", "items": {"type": "object", "properties": {"head": _HEAD}}}
 _SUITE = {"type": "object", "properties": {"head_sha": {"type": "string"}, "head_branch": _TEXT,
                                            "pull_requests": _PULLS}}
@@ -99,10 +100,30 @@ def _mentions_command(body: str | None) -> bool:
     return bool(body) and any(line.lstrip(" ").startswith("/") for line in body.splitlines())
 
 
+def own_head(data: dict[str, Any]) -> bool:
+    """Whether a pull request delivery's head is a branch of the repository itself (not a fork's).
+
+    Compared by id, by full name when an id is missing; a deleted fork (`head.repo` null) is not the repository.
+    """
+    repository = data.get("repository") or {}
+    head_repo = (((data.get("pull_request") or {}).get("head") or {}).get("repo"))
+    if not isinstance(head_repo, dict):
+        return False
+    ids = head_repo.get("id"), repository.get("id")
+    if all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        return ids[0] == ids[1]
+    name = head_repo.get("full_name")
+    return isinstance(name, str) and name.lower() == str(repository.get("full_name", "")).lower()
+
+
 def work_issue(event: str, data: dict[str, Any]) -> int | None:
-    """The issue whose branch (`chant/issue-N`) a check or pull request delivery is about, if any."""
+    """The issue whose branch (`chant/issue-N`) a check or pull request delivery is about, if any.
+
+    A pull request counts only when its head is that branch of the repository itself: a fork may name a
+    branch `chant/issue-N` too.
+    """
     if event == "pull_request":
-        branches = [((data.get("pull_request") or {}).get("head") or {}).get("ref")]
+        branches = [((data.get("pull_request") or {}).get("head") or {}).get("ref")] if own_head(data) else []
     else:
         item = data.get(event) or {}
         suite = item.get("check_suite") or item if event == "check_run" else item
@@ -158,6 +179,9 @@ def plan(event: str, data: dict[str, Any]) -> Plan | None:
     repo = data["repository"]["full_name"]
     if event in ("check_suite", "check_run", "pull_request"):
         number = work_issue(event, data)
+        if number is None and event == "pull_request" and action != "closed":
+            # someone else's pull request: chantbot answers the approval check for it (not an agent's change)
+            number = data["pull_request"]["number"]
         return Plan(jobs.EVENT, f"{repo}#{number}", installation) if number else None
     issue = data["issue"]
     if issue.get("pull_request"):

@@ -115,6 +115,10 @@ async def _family(c: Call) -> None:
 
 
 async def _label(c: Call) -> None:
+    if labels.gate_label(c.config, c.args[0]) is not None:
+        c.say(f"{code_span(c.args[0], 50)} records a maintainer's `/approve` of the implementation, so only chantbot "
+              "sets it, when `/approve` turns `chantbot/approval` green; nothing was added. `/approve` is the way.")
+        return
     family = c.config.family_of(c.args[0])
     if family is not None:
         await relabel(c.ctx, c.gh, c.repo, c.issue, c.config, {family: c.args[0]})
