@@ -36,6 +36,7 @@ class Snapshot:
     commit: str
     files: Mapping[str, str]
     unreadable: frozenset[str] = frozenset()  # binary or too large: listed, not readable
+    archive: bytes = field(default=b"", repr=False, compare=False)  # GitHub's tarball, for the sandbox
 
     def lines(self, path: str) -> int | None:
         text = self.files.get(path)
@@ -66,7 +67,7 @@ def snapshot_from_tarball(commit: str, data: bytes) -> Snapshot:
                 continue
             total += len(raw)
             files[path] = raw.decode("utf-8", "replace")
-    return Snapshot(commit, files, frozenset(unreadable))
+    return Snapshot(commit, files, frozenset(unreadable), data)
 
 
 def check_path(path: Any, *, folder: bool = False) -> str | None:
