@@ -33,7 +33,7 @@ SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"
 TMP_SIZE = 512 * 1024**2
 CACHE_FORMAT = "chantbot-sandbox-setup-1"
 CHANGED_DEPENDENCY = "a dependency file changed ({paths}): the cached environment was used"
-SELECT_IGNORED = "select was not applied: the test command has neither {{select}} nor {{paths}}"
+SELECT_IGNORED = "select was not applied: the test command has neither {select} nor {paths}"
 
 _INTERPRETER_PROBE = (
     "import json, sys, sysconfig; print(json.dumps({'executable': sys.executable, 'prefix': sys.prefix, "
@@ -429,12 +429,21 @@ async def _collect(process: asyncio.subprocess.Process, limits: Limits) -> Finis
             killed = "timeout"
     if killed is not None:
         _kill(process)
-        await process.wait()
+        try:  # read to the end: a paused pipe never sees it, and asyncio waits for the pipe before the exit
+            await asyncio.wait_for(_drain(process.stdout), 30)
+            await asyncio.wait_for(process.wait(), 30)
+        except asyncio.TimeoutError:
+            pass
         status = None
     text = bytes(tail[-limits.output:]).decode("utf-8", "replace")
     if total > limits.output:
         text = f"[{total - limits.output} earlier bytes of output not kept]\n" + text
     return Finished(status, killed, text)
+
+
+async def _drain(stream: asyncio.StreamReader) -> None:
+    while await stream.read(1024 * 1024):
+        pass
 
 
 def _kill(process: asyncio.subprocess.Process) -> None:
