@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import weakref
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -191,6 +192,7 @@ class BwrapSandbox:
         self.gid = SANDBOX_UID if root else os.getegid()
         self.switch_user = root
         self.setpriv = shutil.which("setpriv") or "setpriv"  # util-linux: drops root inside the sandbox
+        weakref.finalize(self, shutil.rmtree, workdir, True)  # the interpreter's folder and any copy left
 
     def describe(self) -> str:
         who = f"uid {self.uid}"
