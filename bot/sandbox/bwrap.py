@@ -212,7 +212,7 @@ class BwrapSandbox:
             if not network:
                 argv.append("--unshare-net")
         else:
-            argv += ["--unshare-all", "--disable-userns"] + (["--share-net"] if network else [])
+            argv += ["--unshare-all", "--unshare-user", "--disable-userns"] + (["--share-net"] if network else [])
         argv += ["--die-with-parent", "--new-session", "--hostname", "sandbox"]
         for path in SYSTEM:
             if os.path.islink(path):
