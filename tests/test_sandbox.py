@@ -45,15 +45,10 @@ def _add(tar: tarfile.TarFile, name: str, text: str) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-_found: list = []
-
-
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory):
     """The bwrap sandbox, detected once; tests that need it skip, with the reason, where it cannot run."""
-    if not _found:
-        _found.append(find(None, cache=str(tmp_path_factory.mktemp("sandbox-cache"))))
-    made, why = _found[0]
+    made, why = find(None, cache=str(tmp_path_factory.mktemp("sandbox-cache")))
     if made is None:
         pytest.skip(f"no sandbox here: {why}")
     return made
