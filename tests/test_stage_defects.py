@@ -13,7 +13,7 @@ from bot.repoconfig import RepoConfig
 from bot.stages import budget
 from bot.stages.tools import Snapshot, Workspace
 from tests.conftest import INSTALLATION, REPO, eventually
-from tests.test_stage_runner import (AUTO_OFF, BUG, SCRIPTS, finished, specs_of, step, world,  # noqa: F401 (fixture)
+from tests.test_stage_runner import (BUG, SCRIPTS, finished, specs_of, step, world,  # noqa: F401 (fixture)
                                      workflow_comment)
 
 SECRET_LINE = "the exploit reads /etc/passwd through ../../../../etc/passwd"
