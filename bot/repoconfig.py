@@ -33,6 +33,8 @@ DEFAULT_LABELS: dict[str, dict[str, str]] = {
 }
 REMIND_AFTER = 7  # days an issue waits for the reporter's answers before one reminder
 CLOSE_AFTER = 14  # days after the reminder before it is closed as not planned
+RETRIAGE_DEBOUNCE = 60.0  # seconds of quiet after a reporter's last answer before it is re-triaged
+MAX_RETRIAGE = 6  # re-triages a reporter's answers bring per issue per day
 
 _NAME = {"type": "string", "minLength": 1, "maxLength": 50}
 _DAYS = {"type": "integer", "minimum": 1, "maximum": 365, "description": "days"}
@@ -51,7 +53,10 @@ SCHEMA: dict[str, Any] = {
         },
         "needs_info": {"type": "object", "additionalProperties": False,
                        "properties": {"remind_after": _DAYS,
-                                      "close_after": {"oneOf": [_DAYS, {"type": "boolean", "const": False}]}}},
+                                      "close_after": {"oneOf": [_DAYS, {"type": "boolean", "const": False}]},
+                                      "debounce": {"type": "integer", "minimum": 0, "maximum": 3600,
+                                                   "description": "seconds"},
+                                      "max_retriage": {"type": "integer", "minimum": 1, "maximum": 50}}},
         "stages": workflow.config_schema(),
         "budget": {"type": "object", "additionalProperties": False,
                    "properties": {"daily_usd": {"type": "number", "minimum": 0, "maximum": 10000}}},
@@ -77,6 +82,8 @@ class RepoConfig:
     additional_labels: tuple[str, ...] = ()  # repository labels `/label` may add besides the vocabulary
     remind_after: int = REMIND_AFTER  # days
     close_after: int | None = CLOSE_AFTER  # days after the reminder; None: never closed
+    retriage_debounce: float = RETRIAGE_DEBOUNCE  # seconds
+    max_retriage: int = MAX_RETRIAGE  # per issue per day
 
     def stage(self, name: str) -> workflow.StageSettings:
         """How this repository runs the stage (defaults, with its configuration applied)."""
@@ -184,4 +191,6 @@ def build(data: Mapping[str, Any]) -> RepoConfig:
         additional_labels=tuple(dict.fromkeys(data.get("labels", {}).get("additional", []))),
         remind_after=int(needs_info.get("remind_after", REMIND_AFTER)),
         close_after=None if close_after is False else int(close_after),
+        retriage_debounce=float(needs_info.get("debounce", RETRIAGE_DEBOUNCE)),
+        max_retriage=int(needs_info.get("max_retriage", MAX_RETRIAGE)),
     )

@@ -117,3 +117,12 @@ def test_needs_info_and_additional_labels():
     _, problems = parse("needs_info: {close_after: 0, remind_after: never}\n")
     text = "\n".join(problems)
     assert "`needs_info.close_after`: 0 is less than the minimum of 1" in text and "`needs_info.remind_after`" in text
+
+
+def test_the_reporters_answers_wait_a_quiet_period_and_a_daily_count():
+    config, problems = parse("needs_info: {debounce: 0, max_retriage: 2}\n")
+    assert problems == [] and (config.retriage_debounce, config.max_retriage) == (0.0, 2)
+    assert (RepoConfig().retriage_debounce, RepoConfig().max_retriage) == (60.0, 6)
+    _, problems = parse("needs_info: {debounce: 3601, max_retriage: 0}\n")
+    text = "\n".join(problems)
+    assert "`needs_info.debounce`" in text and "`needs_info.max_retriage`" in text
