@@ -88,6 +88,10 @@ async def react(gh: GitHubAPI, repo: str, comment_id: int, content: str) -> None
     await gh.post(f"/repos/{repo}/issues/comments/{comment_id}/reactions", data={"content": content})
 
 
+async def react_to_issue(gh: GitHubAPI, repo: str, number: int, content: str) -> None:
+    await gh.post(f"/repos/{repo}/issues/{number}/reactions", data={"content": content})
+
+
 @dataclass
 class RepoCache:
     """What chantbot remembers about repositories between jobs: files, the label set, people's roles."""

@@ -153,24 +153,6 @@ async def test_claude_failures_fall_back_to_the_local_triager(start_bot, fake_ll
     assert "chantbot:failure" not in comment["body"] and "Claude" not in comment["body"]
 
 
-async def test_reporter_answer_on_needs_info_retriages_at_most_every_ten_minutes(start_bot):
-    bot = await start_bot()
-    number = await bot.open_issue("widgets broken", "It doesn't work.", user="bob")
-    await bot.triaged(number)
-    assert "needs-info" in bot.sim.labels_on(REPO, number)
-    triaged_at = (await bot.runtime.store.issue_state(REPO, number))["triaged_at"]
-    await bot.comment(number, "Version 2.3.1, Python 3.11. Steps: Widget(3).save() raises KeyError.", user="bob")
-    await bot.idle()
-    assert (await bot.runtime.store.issue_state(REPO, number))["triaged_at"] == triaged_at  # too soon
-    state = await bot.runtime.store.issue_state(REPO, number)
-    state["triaged_at"] -= 601
-    await bot.runtime.store.save_issue_state(REPO, number, state)
-    await bot.comment(number, "Also: expected the file to be written; actual: a traceback.", user="bob")
-    await bot.idle()
-    assert (await bot.runtime.store.issue_state(REPO, number))["triaged_at"] > triaged_at
-    assert len(bot.bot_comments(number)) == 1
-
-
 async def test_prompt_override_with_bad_front_matter_is_a_config_problem_not_a_failure(start_bot, fake_llm):
     from bot import prompts
     from bot.llm import ClaudeTriager, make_client

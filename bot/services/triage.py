@@ -75,14 +75,16 @@ async def assess(ctx: Context, gh: GitHubAPI, repo: str, issue: IssueText,
 
 
 async def triage_issue(ctx: Context, gh: GitHubAPI, repo: str, number: int, *, installation_id: int,
-                       attempt: int = 1, security: bool = False) -> bool:
+                       attempt: int = 1, security: bool = False, delivered: dict[str, Any] | None = None) -> bool:
     """The whole triage of one issue; every effect is idempotent, so a re-run edits rather than repeats.
 
     A re-triage reads the reporter's comments since the triage as their answers. `security`: a
-    maintainer marked the issue as a security report (it stays one on every later triage). False when
-    the issue was not triaged (closed, a pull request, or triage is turned off).
+    maintainer marked the issue as a security report (it stays one on every later triage). `delivered`:
+    the issue as a delivery's payload had it, assessed instead of reading it first (one read, just
+    before writing, sees what changed since). False when the issue was not triaged (closed, a pull
+    request, or triage is turned off).
     """
-    issue_json = await gh.getitem(f"/repos/{repo}/issues/{number}")
+    issue_json = delivered if delivered is not None else await gh.getitem(f"/repos/{repo}/issues/{number}")
     if issue_json.get("state") != "open" or issue_json.get("pull_request"):
         return False
     issue = issue_text(issue_json)
