@@ -13,7 +13,7 @@ from typing import Any
 from gidgethub.abc import GitHubAPI
 
 from bot import comment as comments
-from bot import issueops, jobs, labels, prompts, specs, workflow
+from bot import issueops, jobs, labels, prompts, specs, vulnreport, workflow
 from bot.assessment import Assessment, Suggestion, settle
 from bot.issuetext import Candidate, IssueText
 from bot.classifier import related
@@ -52,6 +52,8 @@ async def assess(ctx: Context, gh: GitHubAPI, repo: str, issue: IssueText,
     """Claude when a key is set, the local triager otherwise or when Claude fails; with the candidates,
     and what is wrong with the repository's prompt override."""
     found = await ctx.store.similar_issues(repo, f"{issue.title}\n{issue.body}", exclude=issue.number)
+    # A security report is nobody's duplicate candidate: its text reaches no prompt and no comment.
+    found = [c for c in found if not (await ctx.store.issue_state(repo, c.number)).get("security")]
     candidates = related(issue, found)
     problems: list[str] = []
     if ctx.llm is not None:
@@ -99,9 +101,8 @@ async def triage_issue(ctx: Context, gh: GitHubAPI, repo: str, number: int, *, i
                                                               after_comment=state.get("comment_id")))
     assessment, candidates, prompt_problems = await assess(ctx, gh, repo, issue, config)
     problems += prompt_problems
-    if security or state.get("security"):
-        assessment = replace(assessment, security=True)
-    assessment = settle(assessment)
+    assessment = settle(replace(assessment, security=await is_security_report(issue, assessment, state,
+                                                                              marked=security)))
     # Assessing takes a while (a model call): decide on the issue as it is now. Closed meanwhile means
     # a person dealt with it; a label a person set meanwhile is theirs, and labels.plan leaves its family.
     issue_json = await gh.getitem(f"/repos/{repo}/issues/{number}")
@@ -178,6 +179,22 @@ async def triage_issue(ctx: Context, gh: GitHubAPI, repo: str, number: int, *, i
                                 installation_id=installation_id, delay=settings.grace, unique=True)
     log.info("%s#%d triaged by %s: %s, %s", repo, number, assessment.triager, assessment.category, stage_label)
     return True
+
+
+async def is_security_report(issue: IssueText, assessment: Assessment, state: dict[str, Any], *,
+                             marked: bool = False) -> bool:
+    """The security flag: what a maintainer decided (`/security`, `/security off`) stands; otherwise the union of
+    the triager's verdict, the local detector's and an earlier triage's (no model can lower it)."""
+    if marked:
+        return True
+    if state.get("security") is False:  # a maintainer's `/security off`
+        return False
+    if assessment.security or state.get("security"):
+        return True
+    found = await asyncio.to_thread(vulnreport.detect, issue)
+    if found.vulnerability:
+        log.info("#%d reads as a vulnerability report (%s)", issue.number, ", ".join(found.cues))
+    return found.vulnerability
 
 
 async def _notes(ctx: Context, gh: GitHubAPI, repo: str, issue: IssueText, assessment: Assessment,
