@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import time
 import urllib.parse
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Callable, TypeVar
+from typing import Any, AsyncIterator, Callable, Hashable, TypeVar
 
 from gidgethub import BadRequest
 from gidgethub.abc import GitHubAPI
@@ -103,18 +105,40 @@ class RepoCache:
     _roles: dict[tuple[str, str], tuple[float, str]] = field(default_factory=dict)
     _repos: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
     _listings: dict[tuple[str, str], tuple[float, tuple[str, ...] | None]] = field(default_factory=dict)
+    _busy: dict[Hashable, tuple[asyncio.Lock, int]] = field(default_factory=dict)
+
+    @contextlib.asynccontextmanager
+    async def _alone(self, key: Hashable) -> AsyncIterator[None]:
+        """One look-up per key at a time: jobs that miss the cache together wait for the first one's answer
+        instead of each asking GitHub (a burst's triages would all ask at once)."""
+        lock, waiting = self._busy.get(key, (asyncio.Lock(), 0))
+        self._busy[key] = (lock, waiting + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, waiting = self._busy[key]
+            if waiting == 1:
+                del self._busy[key]
+            else:
+                self._busy[key] = (lock, waiting - 1)
 
     async def repository(self, gh: GitHubAPI, repo: str) -> dict[str, Any]:
         """The repository as `GET /repos/{owner}/{repo}` answers it (default branch, `has_discussions`, …)."""
-        hit = self._repos.get(repo)
-        if hit and self.clock() - hit[0] < LABELS_TTL:
-            return hit[1]
-        data = await gh.getitem(f"/repos/{repo}")
-        self._repos[repo] = (self.clock(), data)
-        return data
+        async with self._alone(("repository", repo)):
+            hit = self._repos.get(repo)
+            if hit and self.clock() - hit[0] < LABELS_TTL:
+                return hit[1]
+            data = await gh.getitem(f"/repos/{repo}")
+            self._repos[repo] = (self.clock(), data)
+            return data
 
     async def listing(self, gh: GitHubAPI, repo: str, path: str) -> tuple[str, ...] | None:
         """The file paths directly in a folder of the default branch, or None when it is no folder."""
+        async with self._alone(("listing", repo, path)):
+            return await self._listing(gh, repo, path)
+
+    async def _listing(self, gh: GitHubAPI, repo: str, path: str) -> tuple[str, ...] | None:
         key = (repo, path)
         hit = self._listings.get(key)
         if hit and self.clock() - hit[0] < FILE_TTL:
@@ -143,6 +167,10 @@ class RepoCache:
 
         A file over MAX_FILE bytes comes back without its text: it is never decoded.
         """
+        async with self._alone(("file", repo, path, ref or "")):
+            return await self._file(gh, repo, path, ref)
+
+    async def _file(self, gh: GitHubAPI, repo: str, path: str, ref: str | None) -> RepoFile | None:
         key = (repo, path, ref or "")
         hit = self._files.get(key)
         if hit and self.clock() - hit[0] < FILE_TTL:
@@ -179,6 +207,10 @@ class RepoCache:
         """Create the vocabulary labels the repository lacks, with colour and description."""
         if not names:
             return
+        async with self._alone(("labels", repo)):
+            await self._ensure_labels(gh, repo, names, config)
+
+    async def _ensure_labels(self, gh: GitHubAPI, repo: str, names: list[str], config: RepoConfig) -> None:
         hit = self._labels.get(repo)
         if hit is None or self.clock() - hit[0] > LABELS_TTL:
             existing = {label["name"] async for label in gh.getiter(f"/repos/{repo}/labels?per_page=100")}
