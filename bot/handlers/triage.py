@@ -59,9 +59,9 @@ async def deferred(ctx: Context, gh: GitHubAPI, payload: dict[str, Any], install
         await ctx.store.enqueue(jobs.RETRIAGE, f"{repo}#{number}", payload, installation_id=installation_id,
                                 delay=due - ctx.clock(), unique=True)
         return
-    await triage_issue(ctx, gh, repo, number, installation_id=installation_id, attempt=2)
+    triaged = await triage_issue(ctx, gh, repo, number, installation_id=installation_id, attempt=2)
     state = await ctx.store.issue_state(repo, number)  # the triage saved its own findings
-    state["retriage"] = followup.ran(state.get("retriage"), ctx.clock())
+    state["retriage"] = followup.ran(state.get("retriage"), ctx.clock(), counted=triaged)
     await ctx.store.save_issue_state(repo, number, state)
 
 
