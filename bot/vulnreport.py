@@ -40,7 +40,7 @@ KINDS: dict[str, re.Pattern[str]] = {name: re.compile(pattern, re.I) for name, p
                         r"in (?:plain ?text|clear ?text|(?:the |debug )?logs?|log files?|the url))\b",
     "data exposure": r"\b(?:leak(?:s|ed|ing)?|expos(?:es|ed|ing)) (?:every|all|other|another) (?:users?|customers?|"
                      r"tenants?)(?:'s|')? (?:data|records|reports|files|emails|messages)\b",
-    "a vulnerability": r"^[ \t]?\[?security\]?[ \t]?[:\]-]|\bsecurity (?:vulnerability|vulnerabilities|issue|flaw|hole|bug|problem|advisory|risk)\b|"
+    "a vulnerability": r"\bsecurity (?:vulnerability|vulnerabilities|issue|flaw|hole|bug|problem|advisory|risk)\b|"
                        r"\bvulnerab(?:le|ility|ilities)\b",
 }.items()}
 CVE = re.compile(r"\bcve-\d{4}-\d{4,7}\b", re.I)
@@ -63,6 +63,7 @@ PAYLOADS: dict[str, re.Pattern[str]] = {name: re.compile(pattern, re.I) for name
 }.items()}
 # What a report of a vulnerability says besides its kind: each counts once.
 SIGNS: dict[str, re.Pattern[str]] = {name: re.compile(pattern, re.I) for name, pattern in {
+    "a security tag": r"^[ \t]?\[?security\]?[ \t]?[:\]]",  # the title's start: "Security: …", "[security] …"
     "an attacker": r"\battackers?\b|\bmalicious (?:users?|actors?|pages?|sites?|websites?|links?|files?|archives?|"
                    r"requests?|inputs?|payloads?|clients?|servers?|packages?)\b",
     "an exploit": r"\bexploit(?:s|ed|able|ing)?\b|\bproof[- ]of[- ]concept\b|\bpoc\b",

@@ -34,6 +34,7 @@ def test_every_hand_made_vulnerability_report_is_recognised(title, body):
     ("Token expired error after an hour", "The OAuth token expires and the client does not refresh it."),
     ("Query builder drops the ORDER BY", "`select(...).union(other)` loses the ordering; UNION semantics?"),
     ("Install script", "Run `curl -sSf https://sh.example.org | sh` and then `widgets init`."),
+    ("Security: add a Content-Security-Policy header", "It would harden the dashboard against injected scripts."),
     ("Password field shows the text", "On the settings page the password field is type=text, so people nearby "
                                       "can read it while typing."),
 ])
@@ -74,6 +75,7 @@ async def test_a_model_saying_none_does_not_lower_the_flag_and_nothing_public_re
     [comment] = await bot.triaged(number)
     labels = bot.sim.labels_on(REPO, number)
     assert "security" in labels and "priority: high" in labels and "needs-info" not in labels
+    assert "bug" in labels and "question" not in labels
     assert "Please don't add details" in comment["body"] and "- [ ]" not in comment["body"]
     assert "steps to reproduce" not in comment["body"].lower()
     texts = public_texts(bot, number)

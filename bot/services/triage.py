@@ -101,8 +101,13 @@ async def triage_issue(ctx: Context, gh: GitHubAPI, repo: str, number: int, *, i
                                                               after_comment=state.get("comment_id")))
     assessment, candidates, prompt_problems = await assess(ctx, gh, repo, issue, config)
     problems += prompt_problems
-    assessment = settle(replace(assessment, security=await is_security_report(issue, assessment, state,
-                                                                              marked=security)))
+    if await is_security_report(issue, assessment, state, marked=security):
+        # A reported vulnerability is a bug to handle privately, whatever the triager called it.
+        assessment = replace(assessment, security=True,
+                             category="bug" if assessment.category == "question" else assessment.category)
+    else:
+        assessment = replace(assessment, security=False)
+    assessment = settle(assessment)
     # Assessing takes a while (a model call): decide on the issue as it is now. Closed meanwhile means
     # a person dealt with it; a label a person set meanwhile is theirs, and labels.plan leaves its family.
     issue_json = await gh.getitem(f"/repos/{repo}/issues/{number}")
