@@ -115,6 +115,9 @@ def targets() -> dict[str, Callable[[str], object]]:
     found["llm.issue_message"] = lambda t: llm.issue_message(issue(t), [Candidate(8, t, t)])
     found["llm.documentation_message"] = lambda t: llm.documentation_message(issue(t), [(t[:200], t)] * 3)
     found["classifier.security_report"] = lambda t: classifier.security_report(issue(t), "bug")
+    from bot import vulnreport
+
+    found["vulnreport.detect"] = lambda t: vulnreport.detect(issue(t))
     found["comment.suggestion_block"] = lambda t: comment.suggestion_block(t, [t], "https://github.com/acme/widgets")
     from bot import issuetext
     from bot.stages import dossier

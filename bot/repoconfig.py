@@ -38,6 +38,8 @@ DEFAULT_LABELS: dict[str, dict[str, str]] = {
 }
 REMIND_AFTER = 7  # days an issue waits for the reporter's answers before one reminder
 CLOSE_AFTER = 14  # days after the reminder before it is closed as not planned
+RETRIAGE_DEBOUNCE = 60.0  # seconds of quiet after a reporter's last answer before it is re-triaged
+MAX_RETRIAGE = 6  # re-triages a reporter's answers bring per issue per day
 
 _NAME = {"type": "string", "minLength": 1, "maxLength": 50}
 _DAYS = {"type": "integer", "minimum": 1, "maximum": 365, "description": "days"}
@@ -56,7 +58,10 @@ SCHEMA: dict[str, Any] = {
         },
         "needs_info": {"type": "object", "additionalProperties": False,
                        "properties": {"remind_after": _DAYS,
-                                      "close_after": {"oneOf": [_DAYS, {"type": "boolean", "const": False}]}}},
+                                      "close_after": {"oneOf": [_DAYS, {"type": "boolean", "const": False}]},
+                                      "debounce": {"type": "integer", "minimum": 0, "maximum": 3600,
+                                                   "description": "seconds"},
+                                      "max_retriage": {"type": "integer", "minimum": 1, "maximum": 50}}},
         "stages": workflow.config_schema(),
         "budget": {"type": "object", "additionalProperties": False,
                    "properties": {"daily_usd": {"type": "number", "minimum": 0, "maximum": 10000},
@@ -96,6 +101,8 @@ class RepoConfig:
     sandbox_timeout: float = float(SANDBOX_TIMEOUT)  # seconds
     sandbox_runs: int = SANDBOX_RUNS
     auto_per_author: int = AUTO_PER_AUTHOR
+    retriage_debounce: float = RETRIAGE_DEBOUNCE  # seconds
+    max_retriage: int = MAX_RETRIAGE  # per issue per day
 
     def stage(self, name: str) -> workflow.StageSettings:
         """How this repository runs the stage (defaults, with its configuration applied)."""
@@ -230,7 +237,8 @@ def _split(data: Mapping[str, Any]) -> tuple[dict[str, Any], set[str]]:
 # restrictive (a wrong stage entry turns every automatic start off, a wrong command role raises every command).
 _PER_KEY = {("budget", "daily_usd"), ("budget", "auto_per_author"), ("sandbox", "setup"), ("sandbox", "test"),
             ("sandbox", "timeout"), ("sandbox", "runs"), ("needs_info", "remind_after"),
-            ("needs_info", "close_after"), ("labels", "additional"),
+            ("needs_info", "close_after"), ("needs_info", "debounce"), ("needs_info", "max_retriage"),
+            ("labels", "additional"),
             *(("labels", family) for family in DEFAULT_LABELS)}
 
 
@@ -271,6 +279,10 @@ def _restrict(config: RepoConfig, data: Mapping[str, Any], wrong: set[str]) -> R
         changes["close_after"] = None  # chantbot closes nobody's issue on a setting it could not read
     if hit("needs_info", "remind_after"):
         changes["remind_after"] = REMIND_AFTER
+    if hit("needs_info", "debounce"):
+        changes["retriage_debounce"] = RETRIAGE_DEBOUNCE
+    if hit("needs_info", "max_retriage"):
+        changes["max_retriage"] = 1  # one re-triage a day from answers; a maintainer's /retriage runs more
     if hit("labels", "additional"):
         changes["additional_labels"] = ()
     if any(hit("labels", family) for family in DEFAULT_LABELS):
@@ -313,7 +325,9 @@ FALLBACKS = {
     "sandbox.test": "`sandbox.test`: the default for the repository",
     "sandbox.timeout": "`sandbox.timeout`: the smaller of its default and the value given",
     "sandbox.runs": "`sandbox.runs`: the smaller of its default and the value given",
-    "needs_info": "`needs_info`: no issue is closed for want of answers",
+    "needs_info": "`needs_info`: no issue is closed for want of answers, and answers are re-triaged once a day",
+    "needs_info.debounce": f"`needs_info.debounce: {int(RETRIAGE_DEBOUNCE)}`",
+    "needs_info.max_retriage": "`needs_info.max_retriage: 1`",
     "needs_info.close_after": "`needs_info.close_after: false` (no issue is closed for want of answers)",
     "needs_info.remind_after": f"`needs_info.remind_after: {REMIND_AFTER}`",
     "labels": "`labels`: chantbot's default names, and no additional labels",
@@ -359,4 +373,6 @@ def build(data: Mapping[str, Any]) -> RepoConfig:
         sandbox_timeout=float(sandbox.get("timeout", SANDBOX_TIMEOUT)),
         sandbox_runs=int(sandbox.get("runs", SANDBOX_RUNS)),
         auto_per_author=int(budget.get("auto_per_author", AUTO_PER_AUTHOR)),
+        retriage_debounce=float(needs_info.get("debounce", RETRIAGE_DEBOUNCE)),
+        max_retriage=int(needs_info.get("max_retriage", MAX_RETRIAGE)),
     )

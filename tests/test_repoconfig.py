@@ -191,3 +191,10 @@ async def test_a_wrong_value_keeps_approve_at_admin_logs_each_problem_and_tells_
     logged = [r.getMessage() for r in caplog.records if r.name == "bot.services.config"]
     assert logged and all(line.startswith(f"{REPO}: configuration problem: ") for line in logged)
     assert any("max_usd" in line for line in logged) and any("no stage starts on its own" in line for line in logged)
+def test_the_reporters_answers_wait_a_quiet_period_and_a_daily_count():
+    config, problems = parse("needs_info: {debounce: 0, max_retriage: 2}\n")
+    assert problems == [] and (config.retriage_debounce, config.max_retriage) == (0.0, 2)
+    assert (RepoConfig().retriage_debounce, RepoConfig().max_retriage) == (60.0, 6)
+    _, problems = parse("needs_info: {debounce: 3601, max_retriage: 0}\n")
+    text = "\n".join(problems)
+    assert "`needs_info.debounce`" in text and "`needs_info.max_retriage`" in text
