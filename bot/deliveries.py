@@ -14,6 +14,7 @@ import jsonschema
 
 from bot import jobs
 
+PUSHED = "pushed"  # the action a `push` delivery, which has none, is handled as
 HANDLED = {
     "issues": {"opened", "reopened", "edited", "labeled", "closed", "deleted"},
     "issue_comment": {"created", "edited"},
@@ -22,6 +23,7 @@ HANDLED = {
     "check_suite": {"completed"},
     "check_run": {"completed"},
     "pull_request": {"opened", "reopened", "closed", "synchronize"},
+    "push": {PUSHED},  # a push has no action: it stands for one here
 }
 _WORK_BRANCH = re.compile(r"chant/issue-([1-9][0-9]{0,9})")
 MAX_DEPTH = 64  # GitHub's payloads nest about ten levels deep
@@ -86,6 +88,12 @@ SHAPES: dict[str, jsonschema.Draft202012Validator] = {
     "check_run": _shape(["repository", "check_run"], repository=_REPO, check_run={
         "type": "object", "properties": {"head_sha": {"type": "string"}, "check_suite": _SUITE,
                                          "pull_requests": _PULLS}}),
+    "push": jsonschema.Draft202012Validator({
+        "type": "object", "required": ["ref", "after", "repository", "installation", "sender"],
+        "properties": {"ref": {"type": "string", "maxLength": 300}, "after": {"type": "string", "maxLength": 64},
+                       "repository": {**_REPO, "properties": {**_REPO["properties"],
+                                                              "default_branch": {"type": "string"}}},
+                       "installation": _ENVELOPE["installation"], "sender": _USER}}),
     "pull_request": _shape(["repository", "pull_request"], repository=_REPO, pull_request={
         "type": "object", "required": ["number"], "properties": {"number": {"type": "integer", "minimum": 1},
                                                                  "head": _HEAD, "merged": {"type": ["boolean", "null"]}}}),
@@ -153,15 +161,19 @@ def too_deep(data: Any, limit: int = MAX_DEPTH) -> bool:
 def check(event: str, data: dict[str, Any]) -> None:
     """Raise Malformed when a delivery of a handled event and action lacks a field its handler reads."""
     validator = SHAPES.get(event)
-    if validator is None or data.get("action") not in HANDLED[event]:
+    if validator is None or _action(event, data) not in HANDLED[event]:
         return
     error = next(validator.iter_errors(data), None)
-    missing = [name for name in NEEDS.get((event, data["action"]), ()) if name not in data]
+    missing = [name for name in NEEDS.get((event, _action(event, data)), ()) if name not in data]
     if error is None and missing:
-        raise Malformed(f"{event}.{data['action']}: {missing[0]} is missing")
+        raise Malformed(f"{event}.{_action(event, data)}: {missing[0]} is missing")
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "the body"
-        raise Malformed(f"{event}.{data['action']}: {where} is missing or has the wrong type"[:200])
+        raise Malformed(f"{event}.{_action(event, data)}: {where} is missing or has the wrong type"[:200])
+
+
+def _action(event: str, data: dict[str, Any]) -> Any:
+    return PUSHED if event == "push" else data.get("action")
 
 
 def plan(event: str, data: dict[str, Any]) -> Plan | None:
@@ -169,10 +181,15 @@ def plan(event: str, data: dict[str, Any]) -> Plan | None:
 
     Raises Malformed when chantbot handles the event but the body lacks what handling needs.
     """
-    action = data.get("action")
+    action = _action(event, data)
     if not isinstance(action, str) or action not in HANDLED.get(event, ()):
         return None
     check(event, data)
+    if event == "push":  # the default branch moved: its configuration may have changed
+        branch = (data["repository"].get("default_branch") or "")
+        if data["ref"] != f"refs/heads/{branch}":
+            return None
+        return Plan(jobs.EVENT, f"push:{data['repository']['full_name']}", data["installation"]["id"])
     installation = data["installation"]["id"]
     if event == "installation" or event == "installation_repositories":
         return Plan(jobs.EVENT, f"installation:{installation}", installation)

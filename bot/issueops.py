@@ -124,7 +124,7 @@ class RepoCache:
             return
         checked.add(repo)
         head = await self.heads(repo)
-        if head and self._heads.get(repo) not in (None, head):
+        if head and self._heads.get(repo) != head:
             self._files = {key: hit for key, hit in self._files.items() if key[0] != repo or key[2]}
             self._listings = {key: hit for key, hit in self._listings.items() if key[0] != repo}
         if head:
