@@ -13,7 +13,7 @@ from bot.repoconfig import RepoConfig
 from bot.stages import budget
 from bot.stages.tools import Snapshot, Workspace
 from tests.conftest import INSTALLATION, REPO, eventually
-from tests.test_stage_runner import (BUG, SCRIPTS, finished, specs_of, step, world,  # noqa: F401 (fixture)
+from tests.test_stage_runner import (AUTO_OFF, BUG, SCRIPTS, finished, specs_of, step, world,  # noqa: F401 (fixture)
                                      workflow_comment)
 
 SECRET_LINE = "the exploit reads /etc/passwd through ../../../../etc/passwd"
@@ -164,6 +164,8 @@ async def test_automatic_runs_are_limited_per_author_and_a_persons_command_is_no
 
 
 async def test_an_edit_after_triage_does_not_reach_the_agent(world, simulator, fake_llm):
+    # The edit waits an hour for its re-triage here: the stage starts before it.
+    simulator.set_file(REPO, ".github/chantbot.yml", AUTO_OFF + "needs_info: {debounce: 3600}\n")
     bot = await world()
     n = await bot.open_issue(*BUG)
     await bot.triaged(n)
