@@ -10,7 +10,7 @@ import pytest
 
 from bot import modelcalls
 from bot.repoconfig import RepoConfig
-from bot.stages import budget
+from bot.services import budget
 from bot.stages.tools import Snapshot, Workspace
 from tests.conftest import INSTALLATION, REPO, eventually
 from tests.test_stage_runner import (AUTO_OFF, BUG, SCRIPTS, finished, specs_of, step, world,  # noqa: F401 (fixture)
@@ -198,3 +198,17 @@ async def test_research_started_by_a_persons_label_ends_researched(world):
     assert (await finished(bot, n, "research", timeout=60))["status"] == "completed"
     labels = bot.sim.labels_on(REPO, n)
     assert "researched" in labels and "ready-for-research" not in labels
+
+
+async def test_triage_is_paid_out_of_the_daily_budget_and_waits_for_no_model_once_it_is_spent(world, fake_llm):
+    bot = await world()
+    n = await bot.open_issue(*BUG)
+    await bot.triaged(n)
+    day = budget.day(bot.runtime.ctx)
+    spent = await bot.runtime.store.spend(INSTALLATION, day)
+    assert spent > 0 and await bot.runtime.store.spend(INSTALLATION, budget.repo_day(day, REPO)) == spent
+    calls = len(fake_llm.requests)
+    await bot.runtime.store.add_spend(INSTALLATION, day, 20.0)  # the operator's default cap, used up
+    m = await bot.open_issue("Crash on save", "Traceback (most recent call last): KeyError 'size'")
+    [comment] = await bot.triaged(m)
+    assert len(fake_llm.requests) == calls and "Crash on save" in comment["body"]  # the local triager answered
