@@ -212,3 +212,22 @@ async def test_triage_is_paid_out_of_the_daily_budget_and_waits_for_no_model_onc
     m = await bot.open_issue("Crash on save", "Traceback (most recent call last): KeyError 'size'")
     [comment] = await bot.triaged(m)
     assert len(fake_llm.requests) == calls and "Crash on save" in comment["body"]  # the local triager answered
+
+
+async def test_status_and_metrics_say_what_the_model_calls_cost(world):
+    import aiohttp
+
+    bot = await world()
+    n = await bot.open_issue(*BUG)
+    await bot.triaged(n)
+    await bot.comment(n, "/research", user="writer")
+    await finished(bot, n, "research", timeout=60)
+    await bot.comment(n, "/status", user="outsider")
+    await bot.idle()
+    status = [c["body"] for c in bot.sim.comments(REPO, n, bot_only=True) if "/status" in c["body"]][-1]
+    assert "Model spend on this issue's stages so far: $0.0" in status
+    async with aiohttp.ClientSession() as session:
+        async with session.get(str(bot.server.make_url("/metrics"))) as resp:
+            text = await resp.text()
+    [line] = [row for row in text.splitlines() if row.startswith(f'chantbot_model_spend_usd_total{{installation="{INSTALLATION}"}}')]
+    assert float(line.split()[-1]) > 0
