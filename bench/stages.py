@@ -2,7 +2,10 @@
 cached and output tokens, dollars) and how long `/reproduce` takes to reach CI's verdict, against the
 baseline of running the same pytest directly in the same run; the whole chain's wall time.
 
-    python bench/stages.py [--issues 3]
+    python bench/stages.py [--issues 3] [--sandbox-runs 9]
+
+Then, in the same run, bench/sandbox.py: one `run_tests` call in the sandbox on the demo repository against the
+same pytest run directly in the same tree, and a cached setup's cost.
 
 The agents follow the demo's scripts (chantbot's fake Messages API plays them); CI is the simulator's,
 which really runs the repository's pytest.
@@ -116,7 +119,20 @@ async def main(issues: int) -> None:
     print(f"/reproduce to a reviewed fix (reproduce, research, implement, review): median {statistics.median(chain):.2f} s")
 
 
+async def both(issues: int, sandbox_runs: int) -> None:
+    """The stage runs, then the sandbox's cost per run_tests call against pytest run directly (one run)."""
+    await main(issues)
+    if sandbox_runs:
+        import sandbox as sandbox_bench  # bench/sandbox.py, beside this file
+
+        print()
+        await sandbox_bench.main(sandbox_runs)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--issues", type=int, default=3)
-    asyncio.run(main(parser.parse_args().issues))
+    parser.add_argument("--sandbox-runs", type=int, default=9,
+                        help="interleaved run_tests/pytest pairs for the sandbox's overhead (0: skip)")
+    arguments = parser.parse_args()
+    asyncio.run(both(arguments.issues, arguments.sandbox_runs))

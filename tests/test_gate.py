@@ -132,3 +132,17 @@ async def test_nothing_held_says_so(no_sandbox):
     await bot.comment(n, "/ok-to-test", user="maint")
     await bot.idle()
     assert "Nothing is held" in replies(bot, n)[-1]
+
+
+async def test_a_held_documentation_change_completes_and_waits_for_ok_to_test(no_sandbox, fake_llm):
+    fake_llm.agent_script("document", [{"name": "write_file", "input": {
+        "path": "docs/usage.md", "content": "# Usage\n\n`columns(width, column, gap)` counts exact fits too.\n"}},
+        {"name": "submit", "fill_text": "Documented the exact fit."}])
+    bot = await no_sandbox()
+    n = await bot.open_issue(*BUG)
+    await bot.triaged(n)
+    await bot.comment(n, "/document", user="maint")
+    spec = await finished(bot, n, "document", timeout=60)
+    assert spec["status"] == "completed"
+    nothing_on_github(bot, n)
+    assert "docs/usage.md" in workflow_comment(bot.sim, n) and "/ok-to-test" in workflow_comment(bot.sim, n)

@@ -575,7 +575,8 @@ async def _publish(s: Step) -> None:
         s.state.written = sorted(changes)
         log.info("gate: %s#%d %s held for /ok-to-test (%d files; shaped by %s)", s.repo, s.number, s.run.stage,
                  len(changes), ", ".join(s.state.shapers))
-        if s.state.verdict is not None and s.run.stage != "implement":
+        if s.stage.judge != "fix" and (s.state.verdict is not None or s.stage.judge == "done"):
+            # judged already (or nothing to judge): the stage is done, and the next one may read what is held
             await complete(s, _verdict_outcome(s), "held until a maintainer's `/ok-to-test`")
         else:
             s.state.waiting_since = s.ctx.clock()
@@ -711,8 +712,11 @@ async def ok_to_test(ctx: Context, gh: GitHubAPI, repo: str, number: int, actor:
         sha = await commit(s, dict(batch["files"]))
         await hold.released(ctx, repo, number, int(batch["batch"]), actor)
         s.state.held = None
-        if sha is None:
-            await s.save(waiting_sha=s.run.waiting_sha)
+        if sha is None:  # the branch holds these files already
+            if s.state.end is None:
+                await complete(s, "nothing to change", "the held files equal the branch's")
+            else:
+                await s.save(waiting_sha=s.run.waiting_sha)
             continue
         await ensure_pull(s)
         pushed.append(f"{batch['stage']} ({sha[:7]})")
@@ -721,6 +725,7 @@ async def ok_to_test(ctx: Context, gh: GitHubAPI, repo: str, number: int, actor:
             s.state.waited += ctx.clock() - (s.state.waiting_since or ctx.clock())
             await wait_for_ci(s, sha)
         else:
+            s.state.reason = f"released by {actor} with `/ok-to-test`: the repository's CI runs on {sha[:7]}"
             await s.save(waiting_sha=None)
     await progress.refresh(ctx, gh, repo, number, config)
     if not pushed:
