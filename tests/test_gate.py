@@ -146,3 +146,17 @@ async def test_a_held_documentation_change_completes_and_waits_for_ok_to_test(no
     assert spec["status"] == "completed"
     nothing_on_github(bot, n)
     assert "docs/usage.md" in workflow_comment(bot.sim, n) and "/ok-to-test" in workflow_comment(bot.sim, n)
+
+
+async def test_words_of_someone_without_write_access_that_reached_the_agent_hold_a_writers_issue(no_sandbox):
+    bot = await no_sandbox(PEOPLE_OFF + "needs_info: {debounce: 3600}\n")
+    n = await bot.open_issue(*BUG, user="writer")
+    await bot.triaged(n)
+    issue, changes = bot.sim.edit_issue(REPO, n, body=BUG[1] + "\n\nAlso seen with columns(70, 20, 5).")
+    await bot.deliver("issues", bot.sim.issue_payload("edited", REPO, n, changes=changes, sender="triager"))
+    await bot.comment(n, "/retriage", user="maint")  # the edited text is what the stages read now
+    await bot.idle()
+    await bot.comment(n, "/reproduce", user="maint")
+    await bot.idle(30)
+    nothing_on_github(bot, n)
+    assert "/ok-to-test" in workflow_comment(bot.sim, n)

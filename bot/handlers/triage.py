@@ -67,13 +67,20 @@ async def deferred(ctx: Context, gh: GitHubAPI, payload: dict[str, Any], install
 
 @router.register("issues", action="edited")
 async def on_edited(event: sansio.Event, gh: GitHubAPI, *args: Any, ctx: Context, job: Job, **kwargs: Any) -> None:
-    old = (event.data.get("changes") or {}).get("body", {}).get("from")
+    changes = event.data.get("changes") or {}
+    repo, number = repo_of(event), int(event.data["issue"]["number"])
+    editor = (event.data.get("sender") or {}).get("login", "")
+    if ("body" in changes or "title" in changes) and editor and editor != event.data["issue"]["user"]["login"] \
+            and not is_bot(event.data.get("sender")):
+        # Someone else's words are in the issue now: the CI gate weighs them once a triage takes the text in.
+        state = await ctx.store.issue_state(repo, number)
+        state["editors"] = sorted(set(state.get("editors", [])) | {editor})[:20]
+        await ctx.store.save_issue_state(repo, number, state)
+    old = changes.get("body", {}).get("from")
     if old is None or not substantial_edit(old, event.data["issue"].get("body") or ""):
         return
-    repo = repo_of(event)
     config, _ = await configs.load(ctx, gh, repo)
-    await reporter.acknowledge(ctx, gh, repo, int(event.data["issue"]["number"]), int(event.data["installation"]["id"]),
-                               config, comment_id=None)
+    await reporter.acknowledge(ctx, gh, repo, number, int(event.data["installation"]["id"]), config, comment_id=None)
 
 
 @router.register("issue_comment", action="created")

@@ -171,8 +171,9 @@ async def triage_issue(ctx: Context, gh: GitHubAPI, repo: str, number: int, *, i
     await issueops.apply_labels(gh, repo, number, plan)
     await specchain.queue_files(ctx, repo, installation_id, config, files)
     # What the stages read is the text triaged here (and the answers it took in), not a later edit of the issue.
+    # Whose words that text holds: the author's, and those of anyone else who edited it (the CI gate asks).
     state["triaged"] = {"title": issue.title, "body": issue.body, "answers": list(issue.answers),
-                        "shapers": [issue.author]}
+                        "shapers": [issue.author, *state.get("editors", [])]}
     state.update(owned_labels=sorted(plan.owned), triaged_at=ctx.clock(), asked=list(assessment.questions),
                  answered=answered, triage_summary=specs.triage_document(issue=shown, assessment=assessment,
                                                                         labels=final_labels))
