@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import weakref
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -33,7 +34,7 @@ SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"
 TMP_SIZE = 512 * 1024**2
 CACHE_FORMAT = "chantbot-sandbox-setup-1"
 CHANGED_DEPENDENCY = "a dependency file changed ({paths}): the cached environment was used"
-SELECT_IGNORED = "select was not applied: the test command has neither {{select}} nor {{paths}}"
+SELECT_IGNORED = "select was not applied: the test command has neither {select} nor {paths}"
 
 _INTERPRETER_PROBE = (
     "import json, sys, sysconfig; print(json.dumps({'executable': sys.executable, 'prefix': sys.prefix, "
@@ -191,6 +192,7 @@ class BwrapSandbox:
         self.gid = SANDBOX_UID if root else os.getegid()
         self.switch_user = root
         self.setpriv = shutil.which("setpriv") or "setpriv"  # util-linux: drops root inside the sandbox
+        weakref.finalize(self, shutil.rmtree, workdir, True)  # the interpreter's folder and any copy left
 
     def describe(self) -> str:
         who = f"uid {self.uid}"
@@ -210,7 +212,7 @@ class BwrapSandbox:
             if not network:
                 argv.append("--unshare-net")
         else:
-            argv += ["--unshare-all", "--disable-userns"] + (["--share-net"] if network else [])
+            argv += ["--unshare-all", "--unshare-user", "--disable-userns"] + (["--share-net"] if network else [])
         argv += ["--die-with-parent", "--new-session", "--hostname", "sandbox"]
         for path in SYSTEM:
             if os.path.islink(path):
@@ -429,12 +431,21 @@ async def _collect(process: asyncio.subprocess.Process, limits: Limits) -> Finis
             killed = "timeout"
     if killed is not None:
         _kill(process)
-        await process.wait()
+        try:  # read to the end: a paused pipe never sees it, and asyncio waits for the pipe before the exit
+            await asyncio.wait_for(_drain(process.stdout), 30)
+            await asyncio.wait_for(process.wait(), 30)
+        except asyncio.TimeoutError:
+            pass
         status = None
     text = bytes(tail[-limits.output:]).decode("utf-8", "replace")
     if total > limits.output:
         text = f"[{total - limits.output} earlier bytes of output not kept]\n" + text
     return Finished(status, killed, text)
+
+
+async def _drain(stream: asyncio.StreamReader) -> None:
+    while await stream.read(1024 * 1024):
+        pass
 
 
 def _kill(process: asyncio.subprocess.Process) -> None:

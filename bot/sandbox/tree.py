@@ -59,7 +59,7 @@ def _members(archive: bytes) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo,
                 if count >= MAX_MEMBERS:
                     raise TreeError(f"the archive has more than {MAX_MEMBERS} entries")
                 top, sep, rest = member.name.partition("/")
-                path = safe_path(rest) if sep else None
+                path = safe_path(rest) if sep and top not in ("", ".", "..") else None
                 if path is not None:
                     yield tar, member, path
     except (tarfile.TarError, EOFError, OSError) as error:
