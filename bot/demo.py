@@ -1,8 +1,9 @@
 """`python -m bot demo`: chantbot's whole flow offline, against the built-in GitHub simulator.
 
 It starts the simulator (whose CI really runs the demo repository's tests) and chantbot on this
-machine, opens realistic issues, lets maintainers and an outsider comment commands, takes one real
-bug from report to an approved fix with release notes, and prints what each person would see.
+machine, with its sandbox where one works, opens realistic issues, lets maintainers and an outsider
+comment commands, takes one real bug of an outsider's through the CI gate from report to an approved
+fix with release notes, and prints what each person would see.
 Without ANTHROPIC_API_KEY the stage agents follow a script played by chantbot's fake Messages API,
 and the demo says so.
 """
