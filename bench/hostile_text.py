@@ -44,6 +44,7 @@ def patterns() -> dict[str, str | tuple[str, str]]:
         "(error )*n": "error ", "(aerror)*n": "aerror", "(docs )*n": "docs ", "(at x(\\n)*n": "  at x(\n",
         "(how )*n": "how ", "(? )*n": "? ", "(n/a\\n)*n": "n/a\n", "(a:)*n": "a:", "({{a}})*n": "{{a}}",
         "({{a.)*n": "{{a.", "(&)*n": "&", "(javascript:)*n": "javascript:", "(<issue)*n": "<issue",
+        "(a/)*n": "a/", "(a.)*n": "a.", "((x_)*30 )*n": "x_" * 30 + " ",
         "x<!--*n": ("x", "<!--"), "#(space)*n": ("#", " "), "#(space)*n#": ("#", " "),
         "random": "",
     })
@@ -114,6 +115,9 @@ def targets() -> dict[str, Callable[[str], object]]:
     found["llm.issue_message"] = lambda t: llm.issue_message(issue(t), [Candidate(8, t, t)])
     found["llm.documentation_message"] = lambda t: llm.documentation_message(issue(t), [(t[:200], t)] * 3)
     found["classifier.security_report"] = lambda t: classifier.security_report(issue(t), "bug")
+    from bot import vulnreport
+
+    found["vulnreport.detect"] = lambda t: vulnreport.detect(issue(t))
     found["comment.suggestion_block"] = lambda t: comment.suggestion_block(t, [t], "https://github.com/acme/widgets")
     from bot import issuetext
     from bot.stages import dossier

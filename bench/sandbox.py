@@ -69,8 +69,8 @@ async def main(runs: int) -> None:
         b, p = statistics.median(boxed), statistics.median(plain)
         goal = max(p + 0.150, 1.5 * p)
         print(f"run_tests on the demo repository ({len(first.outcomes)} test, {runs} runs, medians):")
-        print(f"  pytest directly   {p * 1000:7.1f} ms")
-        print(f"  in the sandbox    {b * 1000:7.1f} ms   (+{(b - p) * 1000:.1f} ms, ×{b / p:.2f}; "
+        print(f"  pytest directly   {p * 1000:7.1f} ms   (range {min(plain) * 1000:.0f}–{max(plain) * 1000:.0f} ms)")
+        print(f"  in the sandbox    {b * 1000:7.1f} ms   (range {min(boxed) * 1000:.0f}–{max(boxed) * 1000:.0f} ms; {(b - p) * 1000:+.1f} ms, ×{b / p:.2f}; "
               f"goal ≤ {goal * 1000:.0f} ms: {'met' if b <= goal else 'MISSED'})")
 
         started = time.perf_counter()

@@ -19,6 +19,7 @@ TRIAGE_MARKER = "<!-- chantbot:triage -->"
 FAILURE_PURPOSE = "failure"
 REMINDER_PURPOSE = "needs-info-reminder"
 NO_ANSWER_PURPOSE = "needs-info-closed"
+RETRIAGE_LIMIT_PURPOSE = "retriage-limit"
 
 GREETING = "{thanks}, @{author}! {summary}"
 GREETING_NO_MENTION = "{thanks}! {summary}"
@@ -59,6 +60,9 @@ REMINDER = ("This issue is still waiting for answers to the questions in chantbo
 REMINDER_CLOSING = "If there is no answer within {days} days, chantbot will close the issue; any answer reopens it."
 NO_ANSWER = ("chantbot is closing this issue as not planned, because the questions above have had no answer for "
              "{days} days. Nothing is lost: any answer from you here reopens it.")
+RETRIAGE_LIMIT = ("Thanks, chantbot has seen your answer. It has already triaged this issue again {count} time(s) in "
+                  "the last 24 hours, the most it does on its own, so it has not triaged it again this time: your "
+                  "answer waits for a maintainer, who can have chantbot triage the issue again with `/retriage`.")
 
 # What triage concluded about the report; "What happens next" says what is done about it.
 RECOMMENDATION_TEXT = {
@@ -223,6 +227,11 @@ def reminder_comment(close_after: int | None) -> str:
     """The one reminder to a reporter whose answers are awaited."""
     closing = REMINDER_CLOSING.format(days=close_after) if close_after else ""
     return marker_for(REMINDER_PURPOSE) + "\n" + REMINDER.format(closing=closing).rstrip() + "\n"
+
+
+def retriage_limit_comment(count: int) -> str:
+    """Why a reporter's answer is not triaged at once: the issue's re-triages for the day are spent."""
+    return marker_for(RETRIAGE_LIMIT_PURPOSE) + "\n" + RETRIAGE_LIMIT.format(count=int(count)) + "\n"
 
 
 def no_answer_comment(days: int) -> str:

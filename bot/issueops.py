@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import time
 import urllib.parse
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Callable, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, Hashable, TypeVar
 
 from gidgethub import BadRequest
 from gidgethub.abc import GitHubAPI
@@ -20,7 +22,7 @@ from bot.repoconfig import MAX_BYTES, RepoConfig
 
 T = TypeVar("T")
 
-FILE_TTL = 60.0  # seconds a file on another ref than the default branch is trusted before asking again
+FILE_TTL = 60.0  # seconds a file is trusted before asking again (a recorded push drops it sooner)
 MAX_FILE = MAX_BYTES  # one limit for every repository file chantbot reads (config, prompt overrides)
 PARSED_ENTRIES = 256  # parsed files remembered, by blob SHA
 LABELS_TTL = 600.0
@@ -89,6 +91,10 @@ async def react(gh: GitHubAPI, repo: str, comment_id: int, content: str) -> None
     await gh.post(f"/repos/{repo}/issues/comments/{comment_id}/reactions", data={"content": content})
 
 
+async def react_to_issue(gh: GitHubAPI, repo: str, number: int, content: str) -> None:
+    await gh.post(f"/repos/{repo}/issues/{number}/reactions", data={"content": content})
+
+
 @dataclass
 class RepoCache:
     """What chantbot remembers about repositories between jobs: files, the label set, people's roles."""
@@ -102,48 +108,66 @@ class RepoCache:
     _listings: dict[tuple[str, str], tuple[float, tuple[str, ...] | None]] = field(default_factory=dict)
     _heads: dict[str, str] = field(default_factory=dict)  # repo -> default branch head the cached files are of
     _checked: weakref.WeakKeyDictionary[GitHubAPI, set[str]] = field(default_factory=weakref.WeakKeyDictionary)
+    # Where the default branch's head is recorded when a `push` delivery says it moved (the store, shared by
+    # every process); None: no such record, and the files are trusted for FILE_TTL.
+    heads: Callable[[str], Awaitable[str | None]] | None = None
 
     async def _revalidate(self, gh: GitHubAPI, repo: str) -> None:
         """Forget the repository's default-branch files when that branch moved since they were read.
 
-        Once per job (per client): a push to the default branch (a new `.github/chantbot.yml`, a prompt
-        override) counts from the next job on. The ref is asked for with the ETag of its last answer, so an
-        unmoved branch costs GitHub's 304, which does not count against the rate limit.
+        Once per job (per client), from the head the last `push` delivery recorded: a new `.github/chantbot.yml`
+        or prompt override counts from the next job after its push was handled, and asking costs no request to
+        GitHub. Without a recorded head (an App that does not get `push` events) the files expire after FILE_TTL.
         """
         checked = self._checked.setdefault(gh, set())
-        if repo in checked:
+        if repo in checked or self.heads is None:
             return
         checked.add(repo)
-        branch = str((await self.repository(gh, repo)).get("default_branch") or "main")
-        try:
-            ref = await gh.getitem(f"/repos/{repo}/git/ref/heads/{urllib.parse.quote(branch)}")
-            head = str(((ref or {}).get("object") or {}).get("sha") or "") if isinstance(ref, dict) else ""
-        except BadRequest as exc:
-            if _status(exc) not in (404, 409):  # 404: the default branch was renamed; 409: an empty repository
-                raise
-            self._repos.pop(repo, None)
-            head = ""
-        if not head or self._heads.get(repo) != head:
+        head = await self.heads(repo)
+        if head and self._heads.get(repo) != head:
             self._files = {key: hit for key, hit in self._files.items() if key[0] != repo or key[2]}
             self._listings = {key: hit for key, hit in self._listings.items() if key[0] != repo}
         if head:
             self._heads[repo] = head
 
+    _busy: dict[Hashable, tuple[asyncio.Lock, int]] = field(default_factory=dict)
+
+    @contextlib.asynccontextmanager
+    async def _alone(self, key: Hashable) -> AsyncIterator[None]:
+        """One look-up per key at a time: jobs that miss the cache together wait for the first one's answer
+        instead of each asking GitHub (a burst's triages would all ask at once)."""
+        lock, waiting = self._busy.get(key, (asyncio.Lock(), 0))
+        self._busy[key] = (lock, waiting + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, waiting = self._busy[key]
+            if waiting == 1:
+                del self._busy[key]
+            else:
+                self._busy[key] = (lock, waiting - 1)
+
     async def repository(self, gh: GitHubAPI, repo: str) -> dict[str, Any]:
         """The repository as `GET /repos/{owner}/{repo}` answers it (default branch, `has_discussions`, …)."""
-        hit = self._repos.get(repo)
-        if hit and self.clock() - hit[0] < LABELS_TTL:
-            return hit[1]
-        data = await gh.getitem(f"/repos/{repo}")
-        self._repos[repo] = (self.clock(), data)
-        return data
+        async with self._alone(("repository", repo)):
+            hit = self._repos.get(repo)
+            if hit and self.clock() - hit[0] < LABELS_TTL:
+                return hit[1]
+            data = await gh.getitem(f"/repos/{repo}")
+            self._repos[repo] = (self.clock(), data)
+            return data
 
     async def listing(self, gh: GitHubAPI, repo: str, path: str) -> tuple[str, ...] | None:
         """The file paths directly in a folder of the default branch, or None when it is no folder."""
+        async with self._alone(("listing", repo, path)):
+            return await self._listing(gh, repo, path)
+
+    async def _listing(self, gh: GitHubAPI, repo: str, path: str) -> tuple[str, ...] | None:
         key = (repo, path)
         await self._revalidate(gh, repo)
         hit = self._listings.get(key)
-        if hit:
+        if hit and self.clock() - hit[0] < FILE_TTL:
             return hit[1]
         try:
             data = await gh.getitem(f"/repos/{repo}/contents/{urllib.parse.quote(path)}")
@@ -167,14 +191,18 @@ class RepoCache:
     async def file(self, gh: GitHubAPI, repo: str, path: str, *, ref: str | None = None) -> RepoFile | None:
         """A file on `ref` (default branch), or None when missing; GETs use ETags.
 
-        A default-branch file is cached until that branch moves (checked once per job); a file on another
-        ref for FILE_TTL. A file over MAX_FILE bytes comes back without its text: it is never decoded.
+        A file is cached for FILE_TTL, and a default-branch file no longer once a `push` to that branch was
+        handled (checked once per job, without asking GitHub). A file over MAX_FILE bytes comes back without its text: it is never decoded.
         """
+        async with self._alone(("file", repo, path, ref or "")):
+            return await self._file(gh, repo, path, ref)
+
+    async def _file(self, gh: GitHubAPI, repo: str, path: str, ref: str | None) -> RepoFile | None:
         key = (repo, path, ref or "")
         if not ref:
             await self._revalidate(gh, repo)
         hit = self._files.get(key)
-        if hit and (not ref or self.clock() - hit[0] < FILE_TTL):
+        if hit and self.clock() - hit[0] < FILE_TTL:
             return hit[1]
         url = f"/repos/{repo}/contents/{urllib.parse.quote(path)}" + (f"?ref={urllib.parse.quote(ref)}" if ref else "")
         found: RepoFile | None = None
@@ -208,6 +236,10 @@ class RepoCache:
         """Create the vocabulary labels the repository lacks, with colour and description."""
         if not names:
             return
+        async with self._alone(("labels", repo)):
+            await self._ensure_labels(gh, repo, names, config)
+
+    async def _ensure_labels(self, gh: GitHubAPI, repo: str, names: list[str], config: RepoConfig) -> None:
         hit = self._labels.get(repo)
         if hit is None or self.clock() - hit[0] > LABELS_TTL:
             existing = {label["name"] async for label in gh.getiter(f"/repos/{repo}/labels?per_page=100")}

@@ -16,7 +16,7 @@ from bot import comment as comments
 from bot import failures, intake, jobs
 from bot.context import Context
 from bot.github import GitHubApp
-from bot.handlers import commands, history, stages, triage
+from bot.handlers import commands, history, repository, stages, triage
 from bot.issueops import upsert_comment
 from bot.metrics import Metrics
 from bot.services import config as configs
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ROUTER = Router(triage.router, commands.router, history.router, stages.router)
+ROUTER = Router(triage.router, commands.router, history.router, stages.router, repository.router)
 FAILURE_MARKER = comments.marker_for("failure")
 JobHandler = Callable[[Context, "GitHubClient", Job], Awaitable[None]]
 
@@ -125,6 +125,8 @@ class Runtime:
         self.ctx = Context(store=self.store, github=app, settings=self.settings, metrics=self.metrics, llm=self.llm,
                            anthropic=self.agent_client, spec_commit_delay=self.spec_commit_delay,
                            snapshots=SnapshotCache(), sandbox=self.sandbox)
+        store = self.store
+        self.ctx.repos.heads = lambda repo: store.repo_meta(repo, repository.DEFAULT_HEAD)
         self.worker = Worker(self.store, self.run_job, concurrency=self.settings.concurrency, metrics=self.metrics,
                              on_dead=self.report_dead, on_retry=self.report_delay, lease=self.job_lease,
                              permanent=failures.is_permanent,

@@ -41,6 +41,7 @@ def gauntlet() -> str:
 def functions() -> dict[str, Callable[[str], object]]:
     """Each function that reads untrusted text, called as chantbot calls it (text in every untrusted slot)."""
     from bot import classifier, comment, llm, prompts, questions, repoconfig, deliveries, sanitize, specs, store
+    from bot import vulnreport
     from bot.assessment import Assessment
     from bot.issuetext import Candidate, IssueText
     from bot.commands import parser, registry
@@ -101,6 +102,7 @@ def functions() -> dict[str, Callable[[str], object]]:
         "llm.issue_message": lambda t: llm.issue_message(issue(t), [Candidate(8, t, t)]),
         "llm.documentation_message": lambda t: llm.documentation_message(issue(t), [(t[:200], t)] * 3),
         "classifier.security_report": lambda t: [classifier.security_report(issue(t), c) for c in ("bug", "question")],
+        "vulnreport.detect": lambda t: vulnreport.detect(issue(t)),
         "comment.suggestion_block": lambda t: comment.suggestion_block(t, [t], "https://github.com/acme/widgets"),
         "issuetext.named_paths": issuetext.named_paths,
         "dossier.trace_locations": dossier.trace_locations,

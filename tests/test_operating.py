@@ -161,12 +161,20 @@ def test_an_unusable_database_url_is_one_line_and_exit_2(monkeypatch, capsys):
     assert "pw" not in err and "\n" not in err
 
 
+async def test_a_push_to_another_branch_is_not_work(start_bot):
+    bot = await start_bot()
+    bot.sim.set_file(REPO, "docs/usage.md", "changed\n", branch="topic")
+    assert await bot.deliver("push", bot.sim.push_payload(REPO, "topic")) == 200
+
+
 async def test_a_pushed_configuration_counts_from_the_next_event(start_bot):
     bot = await start_bot()
     first = await bot.open_issue("Crash on save", "Traceback (most recent call last): KeyError 'size'")
     await bot.triaged(first)
     assert "bug" in bot.sim.labels_on(REPO, first)  # no configuration: GitHub's default names
     bot.sim.set_file(REPO, ".github/chantbot.yml", "labels:\n  category: {bug: 'kind/bug'}\n")
+    assert await bot.deliver("push", bot.sim.push_payload(REPO)) == 202
+    await bot.idle()
     second = await bot.open_issue("Crash on load", "Traceback (most recent call last): KeyError 'name'")
     await bot.triaged(second)
     assert "kind/bug" in bot.sim.labels_on(REPO, second) and "bug" not in bot.sim.labels_on(REPO, second)

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-CONTRACT_EVENTS = {"issues", "issue_comment", "pull_request", "check_suite", "check_run"}
+CONTRACT_EVENTS = {"issues", "issue_comment", "pull_request", "check_suite", "check_run", "push"}
 CONTRACT_PERMISSIONS = {"contents": "write", "issues": "write", "pull_requests": "write", "checks": "read",
                         "statuses": "write", "metadata": "read"}
 CONTRACT_VARS = ("PORT", "HOST", "GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "GITHUB_PRIVATE_KEY_PATH",

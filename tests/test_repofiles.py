@@ -31,8 +31,15 @@ def reads(simulator) -> list[int]:
     return [r["status"] for r in simulator.requests if r["path"].endswith("/contents/.github/chantbot.yml")]
 
 
+def recorded_heads(simulator):
+    """What the store holds once chantbot handled a push: the default branch's head (here, the simulator's)."""
+    async def head(repo: str) -> str:
+        return simulator.branch_head(repo, "main")
+    return head
+
+
 async def test_a_file_is_parsed_and_validated_once_per_blob_sha(simulator, app):
-    cache = RepoCache()
+    cache = RepoCache(heads=recorded_heads(simulator))
     parsed: list[str] = []
 
     def parse(found):
@@ -49,15 +56,22 @@ async def test_a_file_is_parsed_and_validated_once_per_blob_sha(simulator, app):
     assert len(parsed) == 2 and parsed[0] != parsed[1] and changed[0].stages["document"] is True
 
 
-async def test_a_job_asks_whether_the_default_branch_moved_once_and_it_costs_a_304(simulator, app):
-    cache = RepoCache()
+async def test_a_job_learns_that_the_default_branch_moved_without_asking_github(simulator, app):
+    pushed: list[str] = []
+
+    async def heads(repo: str) -> str | None:
+        return pushed[-1] if pushed else None
+
+    cache = RepoCache(heads=heads)
     simulator.set_file(REPO, PATH, "stages: {document: false}\n")
     for _ in range(3):  # three jobs, each reading the file twice
         gh = await app.client(INSTALLATION)
         for _ in range(2):
             assert (await cache.file(gh, REPO, PATH)).text == "stages: {document: false}\n"
-    refs = [r["status"] for r in simulator.requests if r["path"] == f"/repos/{REPO}/git/ref/heads/main"]
-    assert refs == [200, 304, 304] and reads(simulator) == [200]
+    assert reads(simulator) == [200] and not [r for r in simulator.requests if "/git/ref" in r["path"]]
+    simulator.set_file(REPO, PATH, "stages: {document: true}\n")
+    pushed.append(simulator.branch_head(REPO, "main"))  # the push delivery was handled
+    assert (await cache.file(await app.client(INSTALLATION), REPO, PATH)).text == "stages: {document: true}\n"
 
 
 async def test_a_file_over_the_limit_is_never_decoded(simulator, gh):

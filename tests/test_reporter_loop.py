@@ -1,5 +1,6 @@
-"""The reporter's loop end to end on a manual clock: answers lift `needs-info` (an early one a little later),
-silence brings one reminder and then closing, and an answer reopens the issue."""
+"""The reporter's loop end to end on a manual clock: answers are acknowledged at once and lift `needs-info` after a
+quiet period (a burst makes one re-triage, a few a day), silence brings one reminder and then closing, and an
+answer reopens the issue."""
 
 from __future__ import annotations
 
@@ -35,17 +36,39 @@ async def start(start_bot, **kwargs):
     return bot, clock
 
 
-async def test_an_early_answer_is_read_later_and_lifts_needs_info(start_bot):
+async def settled(bot) -> None:
+    """Wait until no job runs and none is due yet (a re-triage waiting for its quiet period may be queued)."""
+    async def done() -> bool:
+        due = await bot.runtime.store.next_due()
+        return not (await bot.runtime.store.queue_depth()).get("running") and (due is None or due > bot.clock())
+    await eventually(done)
+
+
+async def answer(bot, number: int, body: str) -> dict:
+    """The reporter answers; returns the comment once chantbot has acknowledged it."""
+    comment = await bot.comment(number, body, user="bob")
+    await eventually(lambda: "eyes" in bot.sim.reactions(comment["id"]))
+    await settled(bot)
+    return comment
+
+
+def triage_edits(bot, comment_id: int) -> int:
+    return len([r for r in bot.sim.requests if r["method"] == "PATCH" and r["path"].endswith(f"/comments/{comment_id}")])
+
+
+async def test_an_answer_a_minute_after_triage_is_acknowledged_at_once_and_lifts_needs_info_a_minute_later(start_bot):
     bot, clock = await start(start_bot)
     number = await bot.open_issue(*VAGUE, user="bob")
     [first] = await bot.triaged(number)
     assert "needs-info" in bot.sim.labels_on(REPO, number)
     assert "- [ ] Which version of widgets" in first["body"] and "- [ ] What are the exact steps" in first["body"]
 
-    await bot.comment(number, ANSWER, user="bob")  # a minute after the triage: too early for a re-triage ...
-    await bot.idle()
-    assert "needs-info" in bot.sim.labels_on(REPO, number)
-    clock.now += 601  # ... so it waits for the follow-up interval, and is read then, not dropped
+    clock.now += 60
+    answered_at = clock.now
+    await answer(bot, number, ANSWER)  # acknowledged at once: an `eyes` reaction, no reply
+    assert "needs-info" in bot.sim.labels_on(REPO, number) and len(bot.bot_comments(number)) == 1
+    assert await bot.runtime.store.next_due() == answered_at + 60  # read after a minute of quiet
+    clock.now += 61
     await eventually(lambda: "needs-info" not in bot.sim.labels_on(REPO, number))
     await bot.idle()
 
@@ -60,6 +83,69 @@ async def test_an_early_answer_is_read_later_and_lifts_needs_info(start_bot):
     assert "## Reporter's Answers" in chain["triage"]["body"] and "widgets 2.3.1" in chain["triage"]["body"]
     state = await bot.runtime.store.issue_state(REPO, number)
     assert "needs_info" not in state
+
+
+async def test_five_comments_in_a_burst_make_one_retriage_after_the_last(start_bot):
+    bot, clock = await start(start_bot)
+    number = await bot.open_issue(*VAGUE, user="bob")
+    [first] = await bot.triaged(number)
+    parts = ["I'm on widgets 2.3.1.", "On Ubuntu 22.04.", "Steps to reproduce:\n1. `w = Widget(3)`\n2. `w.save('w.json')`",
+             "Expected the file to be written.", "Instead it raises KeyError: 'size'."]
+    for part in parts:
+        clock.now += 20  # each one inside the quiet period of the one before
+        await answer(bot, number, part)
+        assert "needs-info" in bot.sim.labels_on(REPO, number) and triage_edits(bot, first["id"]) == 0
+    last = clock.now
+    clock.now += 59
+    await settled(bot)
+    assert triage_edits(bot, first["id"]) == 0  # the quiet period runs from the last answer
+    clock.now = last + 61
+    await eventually(lambda: "needs-info" not in bot.sim.labels_on(REPO, number))
+    await bot.idle()
+    assert triage_edits(bot, first["id"]) == 1  # one re-triage read all five
+    state = await bot.runtime.store.issue_state(REPO, number)
+    assert len(state["retriage"]["runs"]) == 1
+    assert "widgets 2.3.1" in specs_on_branch(bot, number)["triage"]["body"]
+
+
+async def test_past_the_daily_count_an_answer_waits_for_retriage_and_the_reply_says_so(start_bot):
+    bot, clock = await start(start_bot)
+    bot.sim.set_file(REPO, ".github/chantbot.yml", "needs_info: {debounce: 0, max_retriage: 2}\n")
+    number = await bot.open_issue(*VAGUE, user="bob")
+    [first] = await bot.triaged(number)
+    for _ in range(2):
+        clock.now += 600
+        await answer(bot, number, "Still broken, sorry.")
+        await bot.idle()
+    assert triage_edits(bot, first["id"]) == 2 and "needs-info" in bot.sim.labels_on(REPO, number)
+
+    clock.now += 600
+    third = await answer(bot, number, ANSWER)  # the day's two re-triages are spent
+    await bot.idle()
+    assert triage_edits(bot, first["id"]) == 2 and "needs-info" in bot.sim.labels_on(REPO, number)
+    [reply] = [c for c in bot.bot_comments(number) if "chantbot:retriage-limit" in c["body"]]
+    assert "`/retriage`" in reply["body"] and "2 time(s)" in reply["body"] and "eyes" in bot.sim.reactions(third["id"])
+
+    await bot.comment(number, "/retriage", user="triager")  # a maintainer's command reads the waiting answer
+    await eventually(lambda: "needs-info" not in bot.sim.labels_on(REPO, number))
+    await bot.idle()
+    assert "needs-reproduction" in bot.sim.labels_on(REPO, number)
+
+
+async def test_an_edit_of_the_body_is_acknowledged_on_the_issue_and_retriaged_after_the_quiet_period(start_bot):
+    bot, clock = await start(start_bot)
+    number = await bot.open_issue(*VAGUE, user="bob")
+    [first] = await bot.triaged(number)
+    clock.now += 30
+    issue, changes = bot.sim.edit_issue(REPO, number, body=VAGUE[1] + "\n\n" + ANSWER)
+    await bot.deliver("issues", bot.sim.issue_payload("edited", REPO, number, changes=changes, sender="bob"))
+    await eventually(lambda: "eyes" in [c for _, c in bot.sim.find_issue(REPO, number)[1].reactions])
+    await settled(bot)
+    assert "needs-info" in bot.sim.labels_on(REPO, number)
+    clock.now += 61
+    await eventually(lambda: "needs-info" not in bot.sim.labels_on(REPO, number))
+    await bot.idle()
+    assert triage_edits(bot, first["id"]) == 1
 
 
 async def test_silence_brings_one_reminder_then_closing_and_an_answer_reopens(start_bot):
@@ -148,8 +234,8 @@ async def test_claude_reads_the_answers_and_the_label_that_follows_starts_its_st
     number = await bot.open_issue(*VAGUE, user="bob")
     await bot.triaged(number)
     assert "needs-info" in bot.sim.labels_on(REPO, number)
-    clock.now += 700  # past the follow-up interval: the answer is read at once
-    await bot.comment(number, ANSWER, user="bob")
+    await answer(bot, number, ANSWER)
+    clock.now += 61  # the quiet period after the answer
     await eventually(lambda: "needs-info" not in bot.sim.labels_on(REPO, number))
     runs = await eventually(lambda: bot.runtime.store.runs_for_issue(REPO, number))
     assert [run.stage for run in runs] == ["reproduce"]  # the label that follows started its stage

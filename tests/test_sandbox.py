@@ -45,15 +45,10 @@ def _add(tar: tarfile.TarFile, name: str, text: str) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-_found: list = []
-
-
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory):
     """The bwrap sandbox, detected once; tests that need it skip, with the reason, where it cannot run."""
-    if not _found:
-        _found.append(find(None, cache=str(tmp_path_factory.mktemp("sandbox-cache"))))
-    made, why = _found[0]
+    made, why = find(None, cache=str(tmp_path_factory.mktemp("sandbox-cache")))
     if made is None:
         pytest.skip(f"no sandbox here: {why}")
     return made
@@ -165,10 +160,14 @@ def test_the_command_runs_as_an_unprivileged_user(sandbox):
 
 def test_a_run_past_its_time_is_killed_with_everything_it_started(sandbox):
     marker = f"chant-spin-{uuid.uuid4().hex}"
-    command = f"sleep 600 & python3 -c 'while True: pass' # {marker}"
-    result = run(sandbox.run_tests(tarball(CALC), {}, command, limits=Limits(timeout=1)))
+    spinning = ("import subprocess\n\n\ndef test_spins():\n"
+                f"    subprocess.Popen(['sleep', '600', '{marker}'])\n    while True:\n        pass\n")
+    result = run(sandbox.run_tests(tarball(CALC), {"tests/test_spin.py": spinning}, DEFAULT_TEST,
+                                   paths=["tests/test_spin.py"], limits=Limits(timeout=2)))
     assert result.killed == "timeout" and result.status is None
-    assert "killed: timeout after 1 s" in result.render()
+    assert result.render().startswith("killed: timeout after 2 s\n")
+    verdict = verdicts.reproduce(result, {"tests/test_spin.py"})
+    assert verdict.kind == "broken" and verdict.line == "the test run was killed (timeout after 2 s)"
     leftovers = [pid for pid in os.listdir("/proc") if pid.isdigit() and _cmdline_has(pid, marker)]
     assert leftovers == []
 
@@ -222,6 +221,13 @@ def test_a_committed_symlink_to_a_host_file_resolves_to_nothing(sandbox, tmp_pat
     assert "def add" in result.output  # a link inside the tree still works
     listed = result.output.split("return a * 2")[-1].split()
     assert "leak.txt" not in listed and "hostname" not in listed and "up" not in listed
+
+
+def test_a_report_linked_to_a_host_file_is_not_read(sandbox, tmp_path):
+    host = tmp_path / "host-report.xml"  # chantbot reads the report outside: it must not follow the link
+    host.write_text('<testsuites><testsuite><testcase classname="secret" name="host"/></testsuite></testsuites>')
+    result = run(sandbox.run_tests(tarball(CALC), {}, f'ln -s {host} "$CHANT_JUNIT"'))
+    assert result.status == 0 and result.junit is False and result.outcomes == ()
 
 
 # -- setup --------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from bot import specs
+from tests.sandboxes import sandbox_works
 from bot.llm import ClaudeTriager, make_client
 from tests.conftest import REPO, eventually
 
@@ -29,6 +30,7 @@ BUG = ("columns() drops a column that fits exactly",
 REPRO = "from widgets import columns\n\n\ndef test_exact_fit_keeps_every_column():\n    assert columns(100, 30, 5) == 3\n"
 ROOT_CAUSE = "columns divides width by column + gap, counting a gap after the last column"
 RELEASE_NOTE = "columns() no longer drops a column that fits exactly"
+sandboxed = pytest.mark.skipif(not sandbox_works(), reason=f"no sandbox here: {sandbox_works.why}")
 AUTO_OFF = "gate: never\nstages:\n  reproduce: {auto: false}\n  research: {auto: false}\n"
 
 
@@ -201,12 +203,13 @@ async def test_the_whole_chain_to_an_approved_fix_and_a_draft_release(world, fak
 
 
 async def test_failing_checks_go_back_to_the_agent_then_pass(world, fake_llm):
+    """Without a sandbox (CHANTBOT_SANDBOX=none) the repository's CI judges each commit."""
     fake_llm.agent_script("implement", [
         step("write_file", path="src/widgets/layout.py", content=LAYOUT.replace("// (column + gap)", "// (column + gap + 1)")),
         {"name": "submit", "fill_text": "first try"},
         step("write_file", path="src/widgets/layout.py", content=FIXED),
         {"name": "submit", "fill_text": RELEASE_NOTE}])
-    bot = await world()
+    bot = await world(sandbox="none")
     n = await bot.open_issue(*BUG)
     await bot.triaged(n)
     await bot.comment(n, "/implement", user="maint")
@@ -220,7 +223,44 @@ async def test_failing_checks_go_back_to_the_agent_then_pass(world, fake_llm):
     assert "failed" in str(last["body"]["messages"][-2:]) or "checks failed" in str(last["body"]["messages"])
 
 
+@sandboxed
+async def test_a_fix_that_breaks_a_test_goes_back_to_the_agent_before_anything_is_pushed(world, fake_llm):
+    """With a sandbox the broken first try never reaches the repository: one commit, the green one."""
+    fake_llm.agent_script("implement", [
+        step("write_file", path="src/widgets/layout.py", content=LAYOUT.replace("// (column + gap)", "// (column + gap + 1)")),
+        {"name": "submit", "fill_text": "first try"},
+        step("write_file", path="src/widgets/layout.py", content=FIXED),
+        {"name": "submit", "fill_text": RELEASE_NOTE}])
+    bot = await world()
+    n = await bot.open_issue(*BUG)
+    await bot.triaged(n)
+    await bot.comment(n, "/implement", user="maint")
+    spec = await finished(bot, n, "implement", timeout=60)
+    assert spec["status"] == "completed" and len(spec["commits"]) == 1
+    assert [s["conclusion"] for s in bot.sim.check_suites(REPO, f"chant/issue-{n}")] == ["success"]
+    assert "The reproduction passes in the sandbox" in spec["body"] or "sandbox" in spec["body"]
+    asked_again = [r for r in fake_llm.requests if (r.get("agent") or {}).get("stage") == "implement"][2]
+    assert "in the sandbox" in str(asked_again["body"]["messages"][-1]) and "test_one_column" in str(
+        asked_again["body"]["messages"][-1])
+
+
 async def test_ci_rounds_exhausted_fail_the_stage_and_say_what_failed(world, fake_llm, simulator):
+    simulator.set_file(REPO, ".github/chantbot.yml", AUTO_OFF + "  implement: {ci_rounds: 0}\n")
+    fake_llm.agent_script("implement", [
+        step("write_file", path="src/widgets/layout.py", content=LAYOUT.replace("// (column + gap)", "// 0")),
+        {"name": "submit", "fill_text": "broken"}])
+    bot = await world(sandbox="none")
+    n = await bot.open_issue(*BUG)
+    await bot.triaged(n)
+    await bot.comment(n, "/implement", user="maint")
+    spec = await finished(bot, n, "implement", timeout=60)
+    assert spec["status"] == "failed"
+    comment = workflow_comment(bot.sim, n)
+    assert "checks failed" in comment and "test (failure)" in comment and "/implement" in comment
+
+
+@sandboxed
+async def test_a_fix_the_sandbox_finds_red_is_never_pushed(world, fake_llm, simulator):
     simulator.set_file(REPO, ".github/chantbot.yml", AUTO_OFF + "  implement: {ci_rounds: 0}\n")
     fake_llm.agent_script("implement", [
         step("write_file", path="src/widgets/layout.py", content=LAYOUT.replace("// (column + gap)", "// 0")),
@@ -230,9 +270,10 @@ async def test_ci_rounds_exhausted_fail_the_stage_and_say_what_failed(world, fak
     await bot.triaged(n)
     await bot.comment(n, "/implement", user="maint")
     spec = await finished(bot, n, "implement", timeout=60)
-    assert spec["status"] == "failed"
+    assert spec["status"] == "failed" and not spec.get("commits")
+    assert f"chant/issue-{n}" not in bot.sim.branches(REPO)
     comment = workflow_comment(bot.sim, n)
-    assert "checks failed" in comment and "test (failure)" in comment and "/implement" in comment
+    assert "fail in the sandbox" in comment and "ZeroDivisionError" in comment and "/implement" in comment
 
 
 async def test_hostile_tool_calls_are_refused_and_nothing_escapes(world, fake_llm):

@@ -395,12 +395,27 @@ async def test_postgres_wakes_listeners_when_work_is_stored(postgres_url):  # no
                 break
             except asyncio.TimeoutError:
                 continue
-        woken.clear()
-        await accept(web, "d1")
+        else:
+            pytest.fail("the worker's listening connection never woke it")
+        await quiet(woken)  # the wakes of the jobs above have all arrived: the next one is the delivery's
+        assert not woken.is_set()
+        assert await accept(web, "d1") is True
         await asyncio.wait_for(woken.wait(), 5)
+        assert woken.is_set()
     finally:
         await web.close()
         await worker.close()
+
+
+async def quiet(woken: asyncio.Event, period: float = 0.3, rounds: int = 50) -> None:
+    """Return once `woken` stays unset for `period` seconds (wakes of earlier writes may still be in flight)."""
+    for _ in range(rounds):
+        woken.clear()
+        try:
+            await asyncio.wait_for(woken.wait(), period)
+        except asyncio.TimeoutError:
+            return
+    pytest.fail("the listener kept being woken while nothing was stored")
 
 
 async def test_an_unreachable_postgres_is_one_clear_error():

@@ -1,5 +1,8 @@
 """Triage end to end: a delivery in, one comment, vocabulary labels and chant specs out."""
 
+import collections
+import re
+
 import pytest
 
 from bot.commands.parser import parse
@@ -153,24 +156,6 @@ async def test_claude_failures_fall_back_to_the_local_triager(start_bot, fake_ll
     assert "chantbot:failure" not in comment["body"] and "Claude" not in comment["body"]
 
 
-async def test_reporter_answer_on_needs_info_retriages_at_most_every_ten_minutes(start_bot):
-    bot = await start_bot()
-    number = await bot.open_issue("widgets broken", "It doesn't work.", user="bob")
-    await bot.triaged(number)
-    assert "needs-info" in bot.sim.labels_on(REPO, number)
-    triaged_at = (await bot.runtime.store.issue_state(REPO, number))["triaged_at"]
-    await bot.comment(number, "Version 2.3.1, Python 3.11. Steps: Widget(3).save() raises KeyError.", user="bob")
-    await bot.idle()
-    assert (await bot.runtime.store.issue_state(REPO, number))["triaged_at"] == triaged_at  # too soon
-    state = await bot.runtime.store.issue_state(REPO, number)
-    state["triaged_at"] -= 601
-    await bot.runtime.store.save_issue_state(REPO, number, state)
-    await bot.comment(number, "Also: expected the file to be written; actual: a traceback.", user="bob")
-    await bot.idle()
-    assert (await bot.runtime.store.issue_state(REPO, number))["triaged_at"] > triaged_at
-    assert len(bot.bot_comments(number)) == 1
-
-
 async def test_prompt_override_with_bad_front_matter_is_a_config_problem_not_a_failure(start_bot, fake_llm):
     from bot import prompts
     from bot.llm import ClaudeTriager, make_client
@@ -262,3 +247,27 @@ async def test_the_specs_branch_carries_what_chant_work_needs(start_bot):
     assert files[".chant/prompts/reproduce.md"] == override  # the repository's own prompt, as chantbot used it
     meta, _ = parse_front_matter(files[".chant/config.md"])
     assert meta == {"project": {"name": "widgets"}}
+
+
+async def test_a_burst_costs_three_github_requests_per_triaged_issue(start_bot):
+    """The delivery's payload is the issue triage assesses; one read just before writing, then the two writes.
+    What the issues share (configuration, files, labels) is looked up once, however many triages miss it at once."""
+    bot = await start_bot()
+    before = len(bot.sim.requests)
+    kinds = [BUG, ("How do I configure the cache?", "I read the docs but could not find how to set the timeout."),
+             ("Support exporting to JSON", "It would be nice to export JSON next to CSV. Use case: our tooling.")]
+    numbers = [await bot.open_issue(f"{kinds[i % 3][0]} ({i})", kinds[i % 3][1]) for i in range(12)]
+    await eventually(lambda: all(bot.bot_comments(n) for n in numbers), timeout=30)
+    await bot.idle()
+    requests = bot.sim.requests[before:]
+    per_issue = collections.Counter()
+    for r in requests:
+        found = re.fullmatch(rf"/repos/{REPO}/issues/(\d+)(/labels|/comments)?", r["path"])
+        if found and int(found.group(1)) in numbers:
+            per_issue[f"{r['method']} issues/{{n}}{found.group(2) or ''}"] += 1
+    print("requests/issue by operation: " + ", ".join(f"{op} {n / len(numbers):.2f}"
+                                                      for op, n in per_issue.most_common()))
+    assert per_issue == {"GET issues/{n}": 12, "POST issues/{n}/labels": 12, "POST issues/{n}/comments": 12}
+    shared = collections.Counter(f"{r['method']} {r['path']}" for r in requests if r["method"] == "GET")
+    assert shared[f"GET /repos/{REPO}/contents/.github/chantbot.yml"] == 1
+    assert not [r for r in requests if r["status"] == 422]  # no label created twice

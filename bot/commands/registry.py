@@ -23,7 +23,7 @@ class CommandSpec:
     min_role: str  # "anyone" | "read" | "triage" | "write" | "maintain" | "admin"
     author_may: bool = False  # the issue's author may run it whatever their role
     arg_kind: str = "none"  # none | category | priority | severity | label | issue | reason | reason-required |
-    # version | login (optional: the person who runs it)
+    # version | login (optional: the person who runs it) | switch (optional `on` or `off`)
     stage: str | None = None  # the workflow stage a stage command starts
 
 
@@ -57,8 +57,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
                 arg_kind="login"),
     CommandSpec("unassign", "/unassign [login]", "Remove someone from the assignees (default: you)", "triage",
                 arg_kind="login"),
-    CommandSpec("security", "/security", "Handle as a security report: privately, nothing of it on the specs branch",
-                "triage"),
+    CommandSpec("security", "/security [off]", "Handle privately as a security report; `off` (maintain): triage it "
+                "again as usual", "triage", arg_kind="switch"),
     *(_stage(stage) for stage in workflow.STAGES if stage.agent),
     CommandSpec("ok-to-test", "/ok-to-test", "Push the agent commits held for a maintainer's reading; CI runs them",
                 "write"),
@@ -146,6 +146,10 @@ def check_args(spec: CommandSpec, args: Sequence[str]) -> tuple[list[str], str |
         match = _LOGIN.fullmatch(text)
         return ([match.group(1)], None) if len(args) == 1 and match else \
             ([], f"`/{spec.name}` takes one GitHub login, like `@octocat`, or nothing for yourself.")
+    if kind == "switch":
+        if len(args) <= 1 and (args[0].lower() if args else "on") in ("on", "off"):
+            return [args[0].lower() if args else "on"], None
+        return [], f"`/{spec.name}` takes nothing, or `off`."
     if kind == "version":
         if len(args) == 1 and _VERSION.fullmatch(args[0]):
             return [args[0]], None

@@ -35,6 +35,7 @@ router = routing.Router()
 
 RETRIAGE_LIMIT = 3  # re-triages by command per issue per hour: each one costs a model call
 RETRIAGE_WINDOW = 3600.0
+SECURITY_OFF_ROLE = "maintain"  # lowering the security flag takes more than raising it
 
 
 class Reply:
@@ -115,6 +116,10 @@ async def _family(c: Call) -> None:
 
 
 async def _label(c: Call) -> None:
+    if labels.gate_label(c.config, c.args[0]) is not None:
+        c.say(f"{code_span(c.args[0], 50)} records a maintainer's `/approve` of the implementation, so only chantbot "
+              "sets it, when `/approve` turns `chantbot/approval` green; nothing was added. `/approve` is the way.")
+        return
     family = c.config.family_of(c.args[0])
     if family is not None:
         await relabel(c.ctx, c.gh, c.repo, c.issue, c.config, {family: c.args[0]})
@@ -227,6 +232,9 @@ async def _unassign(c: Call) -> None:
 
 
 async def _security(c: Call) -> None:
+    if c.args == ["off"]:
+        await _security_off(c)
+        return
     state = await c.ctx.store.issue_state(c.repo, c.number)
     state["security"] = True
     await c.ctx.store.save_issue_state(c.repo, c.number, state)
@@ -243,6 +251,9 @@ async def _security(c: Call) -> None:
     if not labelling.names(issue) & {c.config.label("priority", p) for p in ("critical", "high")}:
         want["priority"] = c.config.label("priority", "high")
     await labelling.relabel(c.ctx, c.gh, c.repo, c.number, c.config, want, by_person=True)
+    state = await c.ctx.store.issue_state(c.repo, c.number)
+    state["security_labels"] = sorted(want.values())  # what `/security off` hands back to triage
+    await c.ctx.store.save_issue_state(c.repo, c.number, state)
     done = ["Marked as a security report: the security label, priority high or above, and no stage will run."]
     if stopped:
         done.append(f"The stage run in progress was cancelled ({stopped}).")
@@ -254,6 +265,30 @@ async def _security(c: Call) -> None:
                         "was received, and its pending stage specs are cancelled without the report's text; earlier "
                         "commits of the specs branch still hold what was written before.")
     c.say(" ".join(done))
+
+
+async def _security_off(c: Call) -> None:
+    """A maintainer says the issue is no security report: the flag and what it set go, and triage runs again (no
+    model and no detector raises the flag again; `/security` does)."""
+    role = await role_of(c.ctx, c.gh, c.repo, c.actor)
+    if not permissions.allowed(SECURITY_OFF_ROLE, role):
+        c.say(refusal("security off", permissions.describe(SECURITY_OFF_ROLE), [c.actor], {c.actor: role}))
+        return
+    state = await c.ctx.store.issue_state(c.repo, c.number)
+    flag = c.config.label("flags", "security")
+    current = labelling.names(await c.gh.getitem(f"/repos/{c.repo}/issues/{c.number}"))
+    # Labels `/security` set, or triage set for it, are triage's to decide again.
+    handed_back = (set(state.pop("security_labels", [])) & current) - {flag}
+    state["owned_labels"] = sorted((set(state.get("owned_labels", [])) | handed_back) - {flag})
+    state["security"] = False
+    await c.ctx.store.save_issue_state(c.repo, c.number, state)
+    if flag in current:
+        await issueops.apply_labels(c.gh, c.repo, c.number, labels.LabelPlan((), (flag,), frozenset()))
+    triaged = await triage_issue(c.ctx, c.gh, c.repo, c.number, installation_id=c.installation_id,
+                                 attempt=c.job.attempts + 1)
+    c.say("No longer handled as a security report: the security label is removed"
+          + (" and the issue was triaged again on the normal path." if triaged else
+             "; the issue was not triaged again (it is closed, or triage is turned off here)."))
 
 
 async def _stage(c: Call) -> None:

@@ -44,13 +44,19 @@ async def on_check_run(event: sansio.Event, gh: GitHubAPI, *args: Any, ctx: Cont
         await runner.on_checks(ctx, event.data["repository"]["full_name"], run["head_sha"])
 
 
+@router.register("pull_request", action="opened")
+@router.register("pull_request", action="reopened")
 @router.register("pull_request", action="synchronize")
 async def on_pull_push(event: sansio.Event, gh: GitHubAPI, *args: Any, ctx: Context, **kwargs: Any) -> None:
-    """New commits on an issue's pull request make an earlier approval void."""
+    """New commits on an issue's pull request make an earlier approval void; anyone else's pull request gets
+    `chantbot/approval` success, so that the check can be required without blocking people's own changes."""
+    pull = event.data.get("pull_request") or {}
+    head = (pull.get("head") or {}).get("sha")
+    repo = event.data["repository"]["full_name"]
     number = deliveries.work_issue("pull_request", event.data)
-    head = ((event.data.get("pull_request") or {}).get("head") or {}).get("sha")
-    if number and head:
-        repo = event.data["repository"]["full_name"]
+    if number is None:
+        await gate.on_other_pull(ctx, gh, repo, pull)
+    elif head and event.data.get("action") == "synchronize":
         config, _ = await configs.load(ctx, gh, repo)
         await gate.on_push(ctx, gh, repo, number, head, config)
 

@@ -1,6 +1,6 @@
-"""Triage events: new and reopened issues are triaged; substantial edits and reporters' answers re-triaged (an
-early one a little later); a reporter's answer reopens an issue closed for want of it; people's category labels
-and closed issues teach the local triager."""
+"""Triage events: new and reopened issues are triaged; substantial edits and reporters' answers acknowledged at
+once and re-triaged after a quiet period; a reporter's answer reopens an issue closed for want of it; people's
+category labels and closed issues teach the local triager."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 from gidgethub import routing, sansio
 from gidgethub.abc import GitHubAPI
 
-from bot import jobs
+from bot import followup, jobs
 from bot.commands import parser
 from bot.context import Context
 from bot.deliveries import is_bot
@@ -24,14 +24,13 @@ from bot.store import Job
 log = logging.getLogger(__name__)
 router = routing.Router()
 
-FOLLOW_UP_INTERVAL = 600.0  # at most one re-triage per issue per 10 minutes from follow-ups
-
 
 @router.register("issues", action="opened")
 @router.register("issues", action="reopened")
 async def on_opened(event: sansio.Event, gh: GitHubAPI, *args: Any, ctx: Context, job: Job, **kwargs: Any) -> None:
     await triage_issue(ctx, gh, repo_of(event), int(event.data["issue"]["number"]),
-                       installation_id=int(event.data["installation"]["id"]), attempt=job.attempts)
+                       installation_id=int(event.data["installation"]["id"]), attempt=job.attempts,
+                       delivered=event.data["issue"])
 
 
 def substantial_edit(old: str, new: str) -> bool:
@@ -42,24 +41,28 @@ def substantial_edit(old: str, new: str) -> bool:
     return added >= 80 or added >= 0.3 * max(len(old), 1)
 
 
-async def follow_up(ctx: Context, gh: GitHubAPI, repo: str, number: int, installation_id: int, *,
-                    attempt: int = 1) -> None:
-    """Re-triage after the reporter's answer or edit: now, or once FOLLOW_UP_INTERVAL has passed since the last
-    triage (a delayed job: an early answer is read then, never dropped)."""
-    state = await ctx.store.issue_state(repo, number)
-    if not state.get("triaged_at"):
-        return  # the first triage has not run yet, and it will read the issue as it is then
-    wait = state["triaged_at"] + FOLLOW_UP_INTERVAL - ctx.clock()
-    if wait > 0:
-        await ctx.store.enqueue(jobs.RETRIAGE, f"{repo}#{number}", {"repo": repo, "number": number},
-                                installation_id=installation_id, delay=wait, unique=True)
-        return
-    await triage_issue(ctx, gh, repo, number, installation_id=installation_id, attempt=attempt)
-
-
 async def deferred(ctx: Context, gh: GitHubAPI, payload: dict[str, Any], installation_id: int) -> None:
-    """The `retriage` job: the re-triage an early answer waited for."""
-    await triage_issue(ctx, gh, payload["repo"], int(payload["number"]), installation_id=installation_id, attempt=2)
+    """The `retriage` job: the re-triage the reporter's answers wait for, once they have been quiet for
+    `needs_info.debounce` seconds (a later answer moves it); none when a triage has read them since."""
+    repo, number = payload["repo"], int(payload["number"])
+    state = await ctx.store.issue_state(repo, number)
+    record = state.get("retriage")
+    if not isinstance(record, dict) or not record.get("pending"):
+        return
+    if followup.read_since(record, state.get("triaged_at")):
+        state["retriage"] = followup.ran(record, ctx.clock(), counted=False)
+        await ctx.store.save_issue_state(repo, number, state)
+        return
+    config, _ = await configs.load(ctx, gh, repo)
+    due = followup.due(record, config.retriage_debounce) or 0.0
+    if due > ctx.clock():
+        await ctx.store.enqueue(jobs.RETRIAGE, f"{repo}#{number}", payload, installation_id=installation_id,
+                                delay=due - ctx.clock(), unique=True)
+        return
+    triaged = await triage_issue(ctx, gh, repo, number, installation_id=installation_id, attempt=2)
+    state = await ctx.store.issue_state(repo, number)  # the triage saved its own findings
+    state["retriage"] = followup.ran(state.get("retriage"), ctx.clock(), counted=triaged)
+    await ctx.store.save_issue_state(repo, number, state)
 
 
 @router.register("issues", action="edited")
@@ -67,16 +70,18 @@ async def on_edited(event: sansio.Event, gh: GitHubAPI, *args: Any, ctx: Context
     old = (event.data.get("changes") or {}).get("body", {}).get("from")
     if old is None or not substantial_edit(old, event.data["issue"].get("body") or ""):
         return
-    await follow_up(ctx, gh, repo_of(event), int(event.data["issue"]["number"]),
-                    int(event.data["installation"]["id"]), attempt=job.attempts)
+    repo = repo_of(event)
+    config, _ = await configs.load(ctx, gh, repo)
+    await reporter.acknowledge(ctx, gh, repo, int(event.data["issue"]["number"]), int(event.data["installation"]["id"]),
+                               config, comment_id=None)
 
 
 @router.register("issue_comment", action="created")
 async def on_reporter_answer(event: sansio.Event, gh: GitHubAPI, *args: Any, ctx: Context, job: Job,
                              **kwargs: Any) -> None:
-    """The reporter's comment: reopen an issue chantbot closed for want of their answers, and re-triage; re-triage
-    when the issue waits for their answers (a comment holding commands is left to the commands, `/retriage`
-    among them)."""
+    """The reporter's comment: reopen an issue chantbot closed for want of their answers, and re-triage; when the
+    issue waits for their answers, acknowledge it and re-triage once they are quiet (a comment holding commands
+    is left to the commands, `/retriage` among them)."""
     issue, comment = event.data["issue"], event.data["comment"]
     if comment["user"]["login"] != issue["user"]["login"] or is_bot(comment.get("user")) or issue.get("pull_request"):
         return
@@ -90,7 +95,7 @@ async def on_reporter_answer(event: sansio.Event, gh: GitHubAPI, *args: Any, ctx
     config, _ = await configs.load(ctx, gh, repo)
     if config.label("stage", "needs-info") not in {label["name"] for label in issue.get("labels", [])}:
         return
-    await follow_up(ctx, gh, repo, number, installation_id, attempt=job.attempts)
+    await reporter.acknowledge(ctx, gh, repo, number, installation_id, config, comment_id=int(comment["id"]))
 
 
 @router.register("issues", action="labeled")

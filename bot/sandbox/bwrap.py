@@ -195,8 +195,7 @@ class BwrapSandbox:
         weakref.finalize(self, shutil.rmtree, workdir, True)  # the interpreter's folder and any copy left
 
     def describe(self) -> str:
-        who = f"uid {self.uid}"
-        return f"bwrap {self.version} ({self.bwrap}; {who}; {self.interpreter.description})"
+        return f"bwrap {self.version} ({self.bwrap}; uid {self.uid}; {self.interpreter.description})"
 
     # -- the command line ---------------------------------------------------------------------------
 
@@ -235,8 +234,8 @@ class BwrapSandbox:
 
     def _prepare(self, command: str, mounts: Sequence[tuple[str, str, bool]], env: Mapping[str, str], *,
                  network: bool) -> tuple[list[str], list[int]]:
-        """bwrap's command line and the descriptors it mounts (opened here, by chantbot, so that the sandbox
-        user needs no right on the folders above them)."""
+        """bwrap's command line and the descriptors of what it mounts (opened here, so that what is mounted is
+        the folder chantbot made, whatever its path names by the time bwrap starts)."""
         fds: list[int] = []
         binds = []
         try:

@@ -33,7 +33,6 @@ class Outcome:
 KILLED = {
     "timeout": "killed: timeout after {timeout:g} s",
     "output": "killed: more than {flood_mib} MiB of output",
-    "memory": "killed: out of memory ({memory_mib} MiB)",
 }
 NO_JUNIT = "no JUnit report: the test command wrote none to $CHANT_JUNIT (per-test outcomes unknown)"
 ORDER = ("error", "failed", "skipped", "passed")
@@ -48,7 +47,8 @@ class TestRun:
     status: int | None  # exit status (None when killed)
     outcomes: tuple[Outcome, ...]
     output: str  # the tail of stdout and stderr, at most Limits.output bytes
-    killed: str | None = None  # "timeout" | "output" | "memory"; None when the command ended by itself
+    killed: str | None = None  # "timeout" | "output"; None when the command ended by itself (memory past
+    # Limits.memory is not a kill: the allocation fails inside, and the output says so)
     junit: bool = True  # whether a JUnit file was found and parsed
     notes: tuple[str, ...] = ()
     limits: Limits = Limits()
@@ -64,7 +64,7 @@ class TestRun:
         if self.killed:
             template = KILLED.get(self.killed, "killed: {killed}")
             return template.format(timeout=self.limits.timeout, flood_mib=self.limits.flood // 1024**2,
-                                   memory_mib=self.limits.memory // 1024**2, killed=self.killed)
+                                   killed=self.killed)
         return f"exit status: {self.status}"
 
     def render(self, limit: int = 20_000) -> str:

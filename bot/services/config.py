@@ -3,38 +3,41 @@ against the command registry, and its prompt overrides; each parsed once per blo
 
 from __future__ import annotations
 
+import logging
+
 from gidgethub.abc import GitHubAPI
 
 from bot import prompts, repoconfig
-from bot.commands import registry
 from bot.context import Context
 from bot.issueops import MAX_FILE, RepoFile
 from bot.repoconfig import RepoConfig
 
+log = logging.getLogger(__name__)
+
 
 async def load(ctx: Context, gh: GitHubAPI, repo: str) -> tuple[RepoConfig, list[str]]:
-    """The repository's configuration (defaults where invalid) and what is wrong with its file.
+    """The repository's configuration (the most restrictive setting where it is wrong) and what is wrong with
+    its file.
 
-    An unchanged file (same blob SHA) is never parsed or validated again.
+    An unchanged file (same blob SHA) is never parsed or validated again; its problems are logged once, when
+    it is parsed, one line per problem.
     """
     found = await ctx.repos.file(gh, repo, repoconfig.CONFIG_PATH)
     if found is None:
         return RepoConfig(), []
-    config, problems = ctx.repos.parsed("config", found, _config)
+    config, problems = ctx.repos.parsed(f"config:{repo}", found, lambda f: _config(repo, f))
     return config, list(problems)
 
 
-def _config(found: RepoFile) -> tuple[RepoConfig, tuple[str, ...]]:
+def _config(repo: str, found: RepoFile) -> tuple[RepoConfig, tuple[str, ...]]:
     if found.text is None:
-        return RepoConfig(), (f"{repoconfig.CONFIG_PATH} is larger than {MAX_FILE // 1024} KiB, "
-                              "so chantbot did not read it",)
-    config, problems = repoconfig.parse(found.text)
-    return config, tuple(problems + registry_problems(config))
-
-
-def registry_problems(config: RepoConfig) -> list[str]:
-    unknown = sorted(name for name in config.commands if registry.spec_for(name) is None)
-    return [f"{repoconfig.CONFIG_PATH}: `commands.{name}`: there is no command /{name}" for name in unknown]
+        config, problems = repoconfig.unreadable(f"{repoconfig.CONFIG_PATH} is larger than {MAX_FILE // 1024} KiB, "
+                                                 "so chantbot did not read it")
+    else:
+        config, problems = repoconfig.parse(found.text)
+    for problem in problems:
+        log.warning("%s: configuration problem: %s", repo, problem)
+    return config, tuple(problems)
 
 
 async def prompt(ctx: Context, gh: GitHubAPI, repo: str, name: str) -> tuple[prompts.Prompt, str | None]:

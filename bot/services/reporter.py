@@ -1,6 +1,6 @@
-"""The reporter's side of triage: their answers since the triage, one reminder and then closing when the
-questions go unanswered (a scheduled sweep, idempotent and paced like every write), and reopening when
-the reporter answers after all."""
+"""The reporter's side of triage: their answers since the triage (acknowledged at once, re-triaged after a quiet
+period, a few times a day), one reminder and then closing when the questions go unanswered (a scheduled sweep,
+idempotent and paced like every write), and reopening when the reporter answers after all."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 from gidgethub.abc import GitHubAPI
 
 from bot import comment as comments
-from bot import issueops, jobs
+from bot import followup, issueops, jobs
 from bot.context import Context
 from bot.questions import MAX_ANSWERS
 from bot.repoconfig import RepoConfig
@@ -26,6 +26,7 @@ MAX_COMMENTS_READ = 300  # comments of one issue read for the reporter's answers
 MAX_SWEPT = 500  # issues one sweep looks at
 REMINDER_MARKER = comments.marker_for(comments.REMINDER_PURPOSE)
 NO_ANSWER_MARKER = comments.marker_for(comments.NO_ANSWER_PURPOSE)
+RETRIAGE_LIMIT_MARKER = comments.marker_for(comments.RETRIAGE_LIMIT_PURPOSE)
 
 
 async def answers(gh: GitHubAPI, repo: str, number: int, author: str, *,
@@ -51,6 +52,34 @@ async def answers(gh: GitHubAPI, repo: str, number: int, author: str, *,
         if seen:
             since.append(body)
     return tuple(since if after_comment is None or seen else everything)
+
+
+async def acknowledge(ctx: Context, gh: GitHubAPI, repo: str, number: int, installation_id: int,
+                      config: RepoConfig, *, comment_id: int | None) -> None:
+    """The reporter answered (comment `comment_id`, or an edit of the issue's body when None): an `eyes` reaction
+    says so at once, and a re-triage follows once `needs_info.debounce` seconds pass without another answer, at
+    most `needs_info.max_retriage` a day; past that, a reply says the answer waits for a maintainer's
+    `/retriage`. Nothing before the first triage, which reads the issue as it is then."""
+    state = await ctx.store.issue_state(repo, number)
+    if not state.get("triaged_at"):
+        return
+    record, waits = followup.answered(state.get("retriage"), ctx.clock(), limit=config.max_retriage)
+    state["retriage"] = record
+    await ctx.store.save_issue_state(repo, number, state)
+    if comment_id is not None:
+        await issueops.react(gh, repo, comment_id, "eyes")
+    else:
+        await issueops.react_to_issue(gh, repo, number, "eyes")
+    if waits:
+        await ctx.store.enqueue(jobs.RETRIAGE, f"{repo}#{number}", {"repo": repo, "number": number},
+                                installation_id=installation_id, delay=config.retriage_debounce, unique=True)
+        return
+    record["limit_comment_id"] = await issueops.upsert_comment(
+        gh, repo, number, RETRIAGE_LIMIT_MARKER, comments.retriage_limit_comment(len(record["runs"])),
+        known_id=record.get("limit_comment_id"), may_exist=True)
+    await ctx.store.save_issue_state(repo, number, state)
+    log.info("%s#%d: the reporter's answer waits for /retriage (%d re-triages today)", repo, number,
+             len(record["runs"]))
 
 
 def start_waiting(state: dict[str, Any], now: float) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from gidgethub.abc import GitHubAPI
 
 from bot import comment as comments
-from bot import issueops, jobs, labels, prompts, specs, workflow
+from bot import issueops, jobs, labels, prompts, specs, vulnreport, workflow
 from bot.assessment import Assessment, Suggestion, settle
 from bot.issuetext import Candidate, IssueText
 from bot.classifier import related
@@ -52,6 +52,8 @@ async def assess(ctx: Context, gh: GitHubAPI, repo: str, issue: IssueText,
     """Claude when a key is set, the local triager otherwise or when Claude fails; with the candidates,
     and what is wrong with the repository's prompt override."""
     found = await ctx.store.similar_issues(repo, f"{issue.title}\n{issue.body}", exclude=issue.number)
+    # A security report is nobody's duplicate candidate: its text reaches no prompt and no comment.
+    found = [c for c in found if not (await ctx.store.issue_state(repo, c.number)).get("security")]
     candidates = related(issue, found)
     problems: list[str] = []
     if ctx.llm is not None:
@@ -75,14 +77,16 @@ async def assess(ctx: Context, gh: GitHubAPI, repo: str, issue: IssueText,
 
 
 async def triage_issue(ctx: Context, gh: GitHubAPI, repo: str, number: int, *, installation_id: int,
-                       attempt: int = 1, security: bool = False) -> bool:
+                       attempt: int = 1, security: bool = False, delivered: dict[str, Any] | None = None) -> bool:
     """The whole triage of one issue; every effect is idempotent, so a re-run edits rather than repeats.
 
     A re-triage reads the reporter's comments since the triage as their answers. `security`: a
-    maintainer marked the issue as a security report (it stays one on every later triage). False when
-    the issue was not triaged (closed, a pull request, or triage is turned off).
+    maintainer marked the issue as a security report (it stays one on every later triage). `delivered`:
+    the issue as a delivery's payload had it, assessed instead of reading it first (one read, just
+    before writing, sees what changed since). False when the issue was not triaged (closed, a pull
+    request, or triage is turned off).
     """
-    issue_json = await gh.getitem(f"/repos/{repo}/issues/{number}")
+    issue_json = delivered if delivered is not None else await gh.getitem(f"/repos/{repo}/issues/{number}")
     if issue_json.get("state") != "open" or issue_json.get("pull_request"):
         return False
     issue = issue_text(issue_json)
@@ -97,8 +101,12 @@ async def triage_issue(ctx: Context, gh: GitHubAPI, repo: str, number: int, *, i
                                                               after_comment=state.get("comment_id")))
     assessment, candidates, prompt_problems = await assess(ctx, gh, repo, issue, config)
     problems += prompt_problems
-    if security or state.get("security"):
-        assessment = replace(assessment, security=True)
+    if await is_security_report(issue, assessment, state, marked=security):
+        # A reported vulnerability is a bug to handle privately, whatever the triager called it.
+        assessment = replace(assessment, security=True,
+                             category="bug" if assessment.category == "question" else assessment.category)
+    else:
+        assessment = replace(assessment, security=False)
     assessment = settle(assessment)
     # Assessing takes a while (a model call): decide on the issue as it is now. Closed meanwhile means
     # a person dealt with it; a label a person set meanwhile is theirs, and labels.plan leaves its family.
@@ -179,6 +187,22 @@ async def triage_issue(ctx: Context, gh: GitHubAPI, repo: str, number: int, *, i
                                 installation_id=installation_id, delay=settings.grace, unique=True)
     log.info("%s#%d triaged by %s: %s, %s", repo, number, assessment.triager, assessment.category, stage_label)
     return True
+
+
+async def is_security_report(issue: IssueText, assessment: Assessment, state: dict[str, Any], *,
+                             marked: bool = False) -> bool:
+    """The security flag: what a maintainer decided (`/security`, `/security off`) stands; otherwise the union of
+    the triager's verdict, the local detector's and an earlier triage's (no model can lower it)."""
+    if marked:
+        return True
+    if state.get("security") is False:  # a maintainer's `/security off`
+        return False
+    if assessment.security or state.get("security"):
+        return True
+    found = await asyncio.to_thread(vulnreport.detect, issue)
+    if found.vulnerability:
+        log.info("#%d reads as a vulnerability report (%s)", issue.number, ", ".join(found.cues))
+    return found.vulnerability
 
 
 async def _notes(ctx: Context, gh: GitHubAPI, repo: str, issue: IssueText, assessment: Assessment,

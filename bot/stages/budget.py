@@ -80,7 +80,8 @@ async def reserve(ctx: Context, installation_id: int, repo: str, config: RepoCon
 
 
 def _request_cost(price: Price, request_chars: int) -> float:
-    return request_chars / CHARS_PER_TOKEN * price.input * 1.25 / 1e6
+    """The most the request can cost: every token written to the cache (the dearest way to send it)."""
+    return request_chars / CHARS_PER_TOKEN * max(price.input, price.cache_write) / 1e6
 
 
 def affordable(price: Price, request_chars: int, left: float) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 from gidgethub import BadRequest
 from gidgethub.abc import GitHubAPI
 
+from bot import specs
 from bot.context import Context
 from bot.sanitize import one_line, safe_line
 from bot.store import Run
@@ -77,6 +78,17 @@ async def entries(ctx: Context, repo: str, numbers: list[int]) -> list[tuple[Ent
         out.append((Entry(number, run.data["issue"]["title"], submission.get("change_type", "fix"),
                           str(submission["release_notes"]), (run.data.get("pull") or {}).get("number")), run))
     return out
+
+
+def rejection(run: Run) -> dict[str, Any] | None:
+    """The maintainer's rejection of an implementation, when it is the last decision its spec records (chant's
+    `approval`); None when the change is approved, pending, or the spec cannot be read."""
+    try:
+        meta, _ = specs.parse_front_matter(str(run.data.get("spec_text") or ""))
+    except ValueError:
+        return None
+    approval = meta.get("approval")
+    return approval if isinstance(approval, dict) and approval.get("status") == "rejected" else None
 
 
 async def publish_draft(gh: GitHubAPI, repo: str, version: str, text: str) -> dict[str, Any]:

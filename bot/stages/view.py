@@ -13,8 +13,9 @@ REVIEW_MARKER = "<!-- chantbot:review -->"
 INTRO = ("**chantbot workflow** for this issue: each stage is a chant spec; code goes to one branch and draft pull "
          "request, and the repository's own CI judges it. Nothing is merged without a person.")
 APPROVAL_NOTE = ("Merging is yours: chantbot never merges or approves. Make the commit status `chantbot/approval` a "
-                 "required check in the default branch's protection rule, so that only a change a maintainer "
-                 "approved with `/approve` can be merged.")
+                 "required check in the default branch's protection rule, with the chantbot App as its source, so "
+                 "that only a change a maintainer approved with `/approve` can be merged; chantbot passes it on "
+                 "everyone else's pull requests.")
 
 
 @dataclass(frozen=True)

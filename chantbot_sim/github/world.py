@@ -277,6 +277,10 @@ class World:
             return {}
         return {p: repo.git.blobs[s].decode("utf-8", "replace") for p, s in sorted(repo.git.files_at(head).items())}
 
+    def branch_head(self, full_name: str, branch: str) -> str | None:
+        """The commit a branch points at, or None when there is no such branch."""
+        return self.find_repo(full_name).git.refs.get(f"heads/{branch}")
+
     def branches(self, full_name: str) -> list[str]:
         return sorted(r.removeprefix("heads/") for r in self.find_repo(full_name).git.refs if r.startswith("heads/"))
 
@@ -430,6 +434,16 @@ class World:
         rendered["check_suite"] = {k: v for k, v in suite.items() if k not in dropped}
         return {"action": action, "check_run": rendered,
                 **self._envelope(repo, repo.check_suites[run.suite_id].pusher)}
+
+    def push_payload(self, full_name: str, branch: str | None = None, *, sender: str | None = None) -> dict:
+        """A `push` delivery for the branch's current head (the default branch unless named), as GitHub sends it
+        after a push (the fields chantbot reads; no commits list)."""
+        repo = self.find_repo(full_name)
+        name = branch or repo.default_branch
+        head = repo.git.refs[f"heads/{name}"]
+        return {"ref": f"refs/heads/{name}", "before": "0" * 40, "after": head, "created": False, "deleted": False,
+                "forced": False, "commits": [], "pusher": {"name": sender or repo.owner},
+                **self._envelope(repo, sender or repo.owner)}
 
     def _envelope(self, repo: Repo, sender: str) -> dict[str, Any]:
         out: dict[str, Any] = {"repository": self.render_repo(repo), "sender": self.render_user(sender)}
