@@ -23,6 +23,9 @@ class Metrics:
         self.llm_calls = Counter("chantbot_llm_requests_total", "Model calls (triage and stage agents) by outcome", ["outcome"],
                                  registry=r)
         self.llm_tokens = Counter("chantbot_llm_tokens_total", "Model tokens by kind", ["kind"], registry=r)
+        # Installation ids are the operator's own (the App's installations), not a sender's choice: bounded.
+        self.spend = Counter("chantbot_model_spend_usd_total", "What model calls cost, in US dollars at list prices, "
+                             "by installation (triage and stage agents)", ["installation"], registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

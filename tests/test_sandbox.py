@@ -119,12 +119,12 @@ def test_chantbots_files_are_not_readable(sandbox, tmp_path):
 
 def test_writes_outside_the_copy_fail_or_vanish(sandbox, tmp_path):
     command = ("touch /usr/chant-x || echo USR-REFUSED; touch /etc/chant-x || echo ETC-REFUSED; "
-               "touch /chant/python/chant-x || echo PYTHON-REFUSED; echo hi > /tmp/chant-x && echo TMP-WRITTEN; "
-               "echo hi > left-behind.txt && echo TREE-WRITTEN")
+               "touch /chant/python/chant-x || echo PYTHON-REFUSED; touch /tmp/chant-x || echo SLASH-TMP-REFUSED; "
+               "echo hi > /var/tmp/chant-x && echo TMP-WRITTEN; echo hi > left-behind.txt && echo TREE-WRITTEN")
     first = run(sandbox.run_tests(tarball(CALC), {}, command))
-    for said in ("USR-REFUSED", "ETC-REFUSED", "PYTHON-REFUSED", "TMP-WRITTEN", "TREE-WRITTEN"):
+    for said in ("USR-REFUSED", "ETC-REFUSED", "PYTHON-REFUSED", "SLASH-TMP-REFUSED", "TMP-WRITTEN", "TREE-WRITTEN"):
         assert said in first.output
-    second = run(sandbox.run_tests(tarball(CALC), {}, "ls /tmp/chant-x left-behind.txt 2>&1; true"))
+    second = run(sandbox.run_tests(tarball(CALC), {}, "ls /var/tmp/chant-x left-behind.txt 2>&1; true"))
     assert second.output.count("No such file or directory") == 2
     assert not Path("/usr/chant-x").exists() and not Path("/etc/chant-x").exists()
 
@@ -356,3 +356,10 @@ def test_a_hostile_tarball_writes_nothing_outside_the_copy(tmp_path):
     with pytest.raises(TreeError):
         lay_out(archive, {"../x": "no"}, str(tmp_path / "copy2"))
     assert dependency_hashes(tarball(CALC)).keys() == {"pyproject.toml"}
+
+
+def test_a_test_that_needs_a_temporary_folder_gets_one(sandbox):
+    files = {**CALC, "tests/test_tmp.py": "def test_tmp(tmp_path):\n    (tmp_path / 'x').write_text('y')\n"
+                                          "    assert (tmp_path / 'x').read_text() == 'y'\n"}
+    result = run(sandbox.run_tests(tarball(files), {}, DEFAULT_TEST, paths=["tests/test_tmp.py"]))
+    assert [(o.name, o.outcome) for o in result.outcomes] == [("tests/test_tmp.py::test_tmp", "passed")]

@@ -10,10 +10,10 @@ import pytest
 
 from bot import modelcalls
 from bot.repoconfig import RepoConfig
-from bot.stages import budget
+from bot.services import budget
 from bot.stages.tools import Snapshot, Workspace
 from tests.conftest import INSTALLATION, REPO, eventually
-from tests.test_stage_runner import (BUG, SCRIPTS, finished, specs_of, step, world,  # noqa: F401 (fixture)
+from tests.test_stage_runner import (AUTO_OFF, BUG, SCRIPTS, finished, specs_of, step, world,  # noqa: F401 (fixture)
                                      workflow_comment)
 
 SECRET_LINE = "the exploit reads /etc/passwd through ../../../../etc/passwd"
@@ -164,6 +164,8 @@ async def test_automatic_runs_are_limited_per_author_and_a_persons_command_is_no
 
 
 async def test_an_edit_after_triage_does_not_reach_the_agent(world, simulator, fake_llm):
+    # The edit waits an hour for its re-triage here: the stage starts before it.
+    simulator.set_file(REPO, ".github/chantbot.yml", AUTO_OFF + "needs_info: {debounce: 3600}\n")
     bot = await world()
     n = await bot.open_issue(*BUG)
     await bot.triaged(n)
@@ -196,3 +198,36 @@ async def test_research_started_by_a_persons_label_ends_researched(world):
     assert (await finished(bot, n, "research", timeout=60))["status"] == "completed"
     labels = bot.sim.labels_on(REPO, n)
     assert "researched" in labels and "ready-for-research" not in labels
+
+
+async def test_triage_is_paid_out_of_the_daily_budget_and_waits_for_no_model_once_it_is_spent(world, fake_llm):
+    bot = await world()
+    n = await bot.open_issue(*BUG)
+    await bot.triaged(n)
+    day = budget.day(bot.runtime.ctx)
+    spent = await bot.runtime.store.spend(INSTALLATION, day)
+    assert spent > 0 and await bot.runtime.store.spend(INSTALLATION, budget.repo_day(day, REPO)) == spent
+    calls = len(fake_llm.requests)
+    await bot.runtime.store.add_spend(INSTALLATION, day, 20.0)  # the operator's default cap, used up
+    m = await bot.open_issue("Crash on save", "Traceback (most recent call last): KeyError 'size'")
+    [comment] = await bot.triaged(m)
+    assert len(fake_llm.requests) == calls and "Crash on save" in comment["body"]  # the local triager answered
+
+
+async def test_status_and_metrics_say_what_the_model_calls_cost(world):
+    import aiohttp
+
+    bot = await world()
+    n = await bot.open_issue(*BUG)
+    await bot.triaged(n)
+    await bot.comment(n, "/research", user="writer")
+    await finished(bot, n, "research", timeout=60)
+    await bot.comment(n, "/status", user="outsider")
+    await bot.idle()
+    status = [c["body"] for c in bot.sim.comments(REPO, n, bot_only=True) if "/status" in c["body"]][-1]
+    assert "Model spend on this issue's stages so far: $0.0" in status
+    async with aiohttp.ClientSession() as session:
+        async with session.get(str(bot.server.make_url("/metrics"))) as resp:
+            text = await resp.text()
+    [line] = [row for row in text.splitlines() if row.startswith(f'chantbot_model_spend_usd_total{{installation="{INSTALLATION}"}}')]
+    assert float(line.split()[-1]) > 0

@@ -32,6 +32,7 @@ JUNIT = OUT + "/junit.xml"
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 TMP_SIZE = 512 * 1024**2
+TMP = "/var/tmp"  # the sandbox's writable temporary folder (and HOME)
 CACHE_FORMAT = "chantbot-sandbox-setup-1"
 CHANGED_DEPENDENCY = "a dependency file changed ({paths}): the cached environment was used"
 SELECT_IGNORED = "select was not applied: the test command has neither {select} nor {paths}"
@@ -218,7 +219,11 @@ class BwrapSandbox:
                 argv += ["--symlink", os.readlink(path), path]
             elif os.path.isdir(path):
                 argv += ["--ro-bind", path, path]
-        argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(TMP_SIZE), "--tmpfs", "/tmp"]
+        # The writable temporary folder is a fresh /var/tmp (where Python's tempfile and pytest's tmp_path land
+        # when /tmp is not writable); /tmp is empty and read-only, so a write to a fixed /tmp path, where a
+        # host's files would be, fails instead of seeming to succeed.
+        argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(TMP_SIZE), "--tmpfs", TMP,
+                 "--tmpfs", "/tmp", "--remount-ro", "/tmp"]
         for folder in _folders([inside for _, inside, _ in binds]):  # bwrap would make them root's, mode 0700
             argv += ["--perms", "0755", "--dir", folder]
         for fd, inside, writable in binds:
@@ -292,7 +297,7 @@ class BwrapSandbox:
 
     def _env(self, *, chant_env: bool, env_bin: bool) -> dict[str, str]:
         path = (ENV + "/bin:" if env_bin else "") + PYTHON + "/bin:" + SYSTEM_PATH
-        env = {"PATH": path, "HOME": "/tmp", "LANG": "C.UTF-8", "CI": "true", "CHANT_JUNIT": JUNIT}
+        env = {"PATH": path, "HOME": TMP, "LANG": "C.UTF-8", "CI": "true", "CHANT_JUNIT": JUNIT}
         if chant_env:
             env["CHANT_ENV"] = ENV
         return env

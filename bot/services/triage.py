@@ -22,7 +22,7 @@ from bot.context import Context
 from bot.repoconfig import RepoConfig
 from bot.sanitize import repo_url_of
 from bot.services import config as configs
-from bot.services import reporter, specchain
+from bot.services import budget, reporter, specchain
 from bot.services.issues import issue_text, label_names
 
 log = logging.getLogger(__name__)
@@ -47,17 +47,20 @@ async def triage_prompt(ctx: Context, gh: GitHubAPI, repo: str) -> tuple[str, li
     return prompts.render(prompt, {"project.name": repo}), [problem] if problem else []
 
 
-async def assess(ctx: Context, gh: GitHubAPI, repo: str, issue: IssueText,
-                 config: RepoConfig) -> tuple[Assessment, list[Candidate], list[str]]:
-    """Claude when a key is set, the local triager otherwise or when Claude fails; with the candidates,
-    and what is wrong with the repository's prompt override."""
+async def assess(ctx: Context, gh: GitHubAPI, repo: str, issue: IssueText, config: RepoConfig,
+                 installation_id: int = 0) -> tuple[Assessment, list[Candidate], list[str]]:
+    """Claude when a key is set and the day's budget allows, the local triager otherwise or when Claude fails;
+    with the candidates, and what is wrong with the repository's prompt override."""
     found = await ctx.store.similar_issues(repo, f"{issue.title}\n{issue.body}", exclude=issue.number)
     # A security report is nobody's duplicate candidate: its text reaches no prompt and no comment.
     found = [c for c in found if not (await ctx.store.issue_state(repo, c.number)).get("security")]
     candidates = related(issue, found)
     problems: list[str] = []
-    if ctx.llm is not None:
-        from bot.modelcalls import LLMUnavailable
+    if ctx.llm is not None and not await budget.available(ctx, installation_id, repo, config):
+        log.warning("%s#%d: the day's model budget is spent (%s); using the local triager", repo, issue.number,
+                    budget.refusal(ctx, config))
+    elif ctx.llm is not None:
+        from bot.modelcalls import LLMUnavailable, price
 
         model = config.model or ctx.settings.model
         instructions, problems = await triage_prompt(ctx, gh, repo)
@@ -68,8 +71,10 @@ async def assess(ctx: Context, gh: GitHubAPI, repo: str, issue: IssueText,
             ctx.metrics.llm_calls.labels(outcome="ok").inc()
             for kind in ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"):
                 ctx.metrics.llm_tokens.labels(kind=kind).inc(getattr(usage, kind))
+            await budget.charge(ctx, installation_id, repo, price(model).cost(usage))  # triage counts too
             return assessment, candidates, problems
         except LLMUnavailable as exc:
+            await budget.charge(ctx, installation_id, repo, price(model).cost(exc.usage))
             ctx.metrics.llm_calls.labels(outcome="fallback").inc()
             log.warning("%s#%d: Claude unavailable (%s); using the local triager", repo, issue.number, exc)
     triager = await ctx.local_triager(repo)
@@ -99,7 +104,7 @@ async def triage_issue(ctx: Context, gh: GitHubAPI, repo: str, number: int, *, i
     if state.get("triaged_at") and int(issue_json.get("comments") or 0) > 0:
         issue = replace(issue, answers=await reporter.answers(gh, repo, number, issue.author,
                                                               after_comment=state.get("comment_id")))
-    assessment, candidates, prompt_problems = await assess(ctx, gh, repo, issue, config)
+    assessment, candidates, prompt_problems = await assess(ctx, gh, repo, issue, config, installation_id)
     problems += prompt_problems
     if await is_security_report(issue, assessment, state, marked=security):
         # A reported vulnerability is a bug to handle privately, whatever the triager called it.

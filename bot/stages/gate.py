@@ -7,6 +7,7 @@ notes into a draft release (a rejected implementation's note left out)."""
 from __future__ import annotations
 
 import datetime
+import logging
 from typing import Any, Callable
 
 from gidgethub.abc import GitHubAPI
@@ -19,6 +20,7 @@ from bot.services import labelling, specchain
 from bot.stages import git, hold, progress, release, runner
 from bot.store import Run
 
+log = logging.getLogger(__name__)
 SAVE_TRIES = 5  # writes of one change to a run that other writers keep changing, before giving up loudly
 NOT_AN_AGENTS_CHANGE = "Not an agent's change: chantbot's approval is not needed"
 
@@ -91,6 +93,7 @@ async def decide(ctx: Context, gh: GitHubAPI, repo: str, number: int, actor: str
     state, word = ("success", "approved") if approve else ("failure", "rejected")
     description = f"Approved by {actor} at {head[:7]}" if approve else f"Rejected by {actor}: {reason}"[:140]
     await git.set_status(gh, repo, head, state, description, pull.get("html_url"))
+    log.info("approval gate: %s#%d %s by %s at %s", repo, number, word, actor, head[:7])
     await record_spec(ctx, run, config,
                       lambda text: specs.set_approval(text, status=word, by=actor, at=at, reason=reason or None))
     issue_state = await ctx.store.issue_state(repo, number)

@@ -23,10 +23,10 @@ from bot.context import Context
 from bot.issuetext import IssueText
 from bot.modelcalls import LLMUnavailable, Usage
 from bot.repoconfig import RepoConfig
+from bot.services import budget, labelling, specchain
 from bot.services import config as configs
-from bot.services import labelling, specchain
 from bot.specbranch import build_commit, ensure_branch
-from bot.stages import agent, budget, ci, documents, dossier, git, hold, progress, results, sandboxing
+from bot.stages import agent, ci, documents, dossier, git, hold, progress, results, sandboxing
 from bot.stages.state import ACTIVE, End, Phase, RunState
 from bot.stages.tools import Result, Workspace, definitions
 from bot.store import Run

@@ -50,6 +50,7 @@ class Grant:
         for key in self.keys:
             await self.ctx.store.add_spend(self.installation_id, key, usd - self.reserved)
         self.reserved = usd
+        _count(self.ctx, self.installation_id, usd)
 
 
 async def reserve(ctx: Context, installation_id: int, repo: str, config: RepoConfig, price: Price, request_chars: int,
@@ -95,6 +96,13 @@ async def charge(ctx: Context, installation_id: int, repo: str, usd: float) -> N
     today = day(ctx)
     for key in (today, repo_day(today, repo)):
         await ctx.store.add_spend(installation_id, key, usd)
+    _count(ctx, installation_id, usd)
+
+
+def _count(ctx: Context, installation_id: int, usd: float) -> None:
+    """This process's share of the spend, for `GET /metrics` (a counter: Prometheus sums the processes)."""
+    if ctx.metrics is not None and usd > 0:
+        ctx.metrics.spend.labels(installation=str(installation_id)).inc(usd)
 
 
 async def available(ctx: Context, installation_id: int, repo: str, config: RepoConfig) -> bool:
