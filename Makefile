@@ -1,12 +1,13 @@
 # chantbot: `make demo` shows the whole flow offline; `make test` runs every test (the browser test needs
-# Debian's chromium: `make browser` installs it); `make wheel` checks the installed package from a wheel;
-# `make guide` refreshes the maintainer guide's example sections from a demo run.
+# Debian's chromium: `make browser` installs it; the sandbox's tests need bubblewrap: `make sandbox`);
+# `make wheel` checks the installed package from a wheel; `make guide` refreshes the maintainer guide's example
+# sections from a demo run (with the sandbox, as the guide shows it).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test guide wheel browser bench eval clean
+.PHONY: demo test guide wheel browser sandbox bench eval clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,13 +22,16 @@ test: $(STAMP)
 	$(PY) -m pytest -q -n 2
 
 guide: $(STAMP)
-	env -u ANTHROPIC_API_KEY $(PY) -m bot demo --quiet --example-out docs/guides/oss-maintainer-workflow
+	env -u ANTHROPIC_API_KEY CHANTBOT_SANDBOX=bwrap $(PY) -m bot demo --quiet --example-out docs/guides/oss-maintainer-workflow
 
 wheel: $(STAMP)
 	$(PY) -m pytest -q -m wheel
 
 browser:
 	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+sandbox:
+	command -v bwrap >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap; }
 
 bench: $(STAMP)
 	$(PY) bench/intake.py

@@ -351,7 +351,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging("text")
         logging.getLogger().setLevel(logging.WARNING)
         return asyncio.run(demo.run(quiet=args.quiet, api_key=os.environ.get("ANTHROPIC_API_KEY"),
-                                    specs_out=args.specs_out, example_out=args.example_out))
+                                    specs_out=args.specs_out, example_out=args.example_out,
+                                    sandbox=os.environ.get("CHANTBOT_SANDBOX")))
     if args.command == "register":
         from bot import register
 

@@ -1,8 +1,9 @@
 """`python -m bot demo`: chantbot's whole flow offline, against the built-in GitHub simulator.
 
 It starts the simulator (whose CI really runs the demo repository's tests) and chantbot on this
-machine, opens realistic issues, lets maintainers and an outsider comment commands, takes one real
-bug from report to an approved fix with release notes, and prints what each person would see.
+machine, with its sandbox where one works, opens realistic issues, lets maintainers and an outsider
+comment commands, takes one real bug of an outsider's through the CI gate from report to an approved
+fix with release notes, and prints what each person would see.
 Without ANTHROPIC_API_KEY the stage agents follow a script played by chantbot's fake Messages API,
 and the demo says so.
 """
@@ -23,6 +24,8 @@ from bot import example, specs, workflow
 from bot.example import Section
 from bot.runtime import Runtime
 from bot.settings import Settings
+from bot.stages.state import ACTIVE, Phase, RunState
+from bot.store import Run
 from chantbot_sim.github import GitHubSimulator, app_key_pair
 from bot.writelimit import parse_write_limits
 
@@ -31,9 +34,14 @@ INSTALLATION = 1
 APP_ID = 1
 SECRET = "demo-secret"
 PEOPLE = {"maria": "maintain", "tom": "triage", "outsider": "none"}
-CONFIG = "# chantbot: reproduction and documentation wait for a person here; research and review follow on their " \
-         "own.\n" \
-         "stages:\n  reproduce: {auto: false}\n  document: {auto: false}\n"
+CONFIG = ("# chantbot: a bug waits for a maintainer's /reproduce here, and a documentation report for /document;\n"
+          "# research follows a reproduction on its own, and review an implementation.\n"
+          "stages:\n  reproduce: {auto: false}\n  document: {auto: false}\n"
+          "# Code an agent wrote for an issue that someone without write access shaped waits for a maintainer's\n"
+          "# /ok-to-test before it reaches a branch and CI (the default, said here to be seen).\n"
+          "gate: outsiders\n"
+          "# The tests chantbot runs itself, in its sandbox: at most a minute a run.\n"
+          "sandbox: {timeout: 60}\n")
 LAYOUT = ('"""Layout helpers."""\n\n\ndef columns(width: int, column: int, gap: int) -> int:\n'
           '    """How many columns of `column` pixels fit in `width`, with `gap` pixels between two columns."""\n'
           '    if column <= 0:\n        raise ValueError("column must be positive")\n'
@@ -101,28 +109,67 @@ async def _settle(sim: GitHubSimulator, runtime: Runtime, number: int, timeout: 
     """Until the issue's stage runs have ended: CI done, webhooks delivered, chantbot idle."""
     deadline = time.monotonic() + timeout
     while True:
-        await sim.ci_idle(timeout)
-        await _idle(runtime, timeout)
+        for _ in range(2):  # chantbot's jobs may push (a released batch) and CI's verdict may queue jobs
+            await sim.ci_idle(timeout)
+            await _idle(runtime, timeout)
         runs = await runtime.store.runs_for_issue(REPO, number)
-        if not any(run.status in ("queued", "running", "waiting_ci") for run in runs):
+        if not any(_moving(run) for run in runs):
             return
         if time.monotonic() > deadline:
             raise RuntimeError("the stages did not end within the demo's time")
         await asyncio.sleep(0.2)
 
 
+def _moving(run: Run) -> bool:
+    """Whether a stage run will go on by itself: not ended, and not held for a maintainer's `/ok-to-test`."""
+    if run.status not in ACTIVE:
+        return False
+    return RunState.load(run.data).phase is not Phase.HELD
+
+
 def _rule(title: str) -> str:
     return f"\n{'=' * 100}\n{title}\n{'=' * 100}"
 
 
+_MARKER = re.compile(r"<!-- chantbot:[\w.:-]{1,100} -->\n?")  # chantbot's hidden markers: GitHub does not show them
+_LINK = re.compile(r"\[([^\]\n]{1,300})\]\((https?://[^)\s]{1,600})\)")
+_REPO_FILE = re.compile(r"https://github\.com/" + re.escape(REPO) + r"/(?:blob|tree)/[^/]{1,200}/(.{1,400})")
+
+
+def _link_text(match: re.Match[str]) -> str:
+    """A link as the demo can show it offline: its text, and the file it leads to in the simulated repository."""
+    text, url = match.group(1), match.group(2)
+    path = _REPO_FILE.fullmatch(url)
+    if path is None or path.group(1).strip("/") in text:
+        return text
+    return f"{text} ({path.group(1)})"
+
+
+def _seen(body: str) -> str:
+    """What a reader sees of chantbot's Markdown, offline: no hidden markers, links as their text (and file)."""
+    return _LINK.sub(_link_text, _MARKER.sub("", body))
+
+
+def _folded(body: str) -> str:
+    """Markdown as GitHub first shows it: a collapsed section shows only its summary; no hidden markers."""
+    return re.sub(r"<details><summary>(.*?)</summary>.*?</details>", r"▸ \1 (collapsed)", _MARKER.sub("", body),
+                  flags=re.S).strip()
+
+
 def _collapsed(body: str) -> str:
-    """A comment as GitHub first shows it: a collapsed section shows only its summary."""
-    return re.sub(r"<details><summary>(.*?)</summary>.*?</details>", r"▸ \1 (collapsed)", body, flags=re.S).strip()
+    """A comment as GitHub first shows it, offline: collapsed sections, links as their text."""
+    return _folded(_seen(body))
 
 
-def _shown(body: str) -> str:
+def _expanded(body: str) -> str:
+    """A comment with its collapsed sections opened, as a reader who clicks them sees it."""
+    opened = re.sub(r"<details><summary>(.*?)</summary>", r"▾ \1 (opened)", _seen(body))
+    return opened.replace("</details>", "").strip()
+
+
+def _shown(body: str, *, opened: bool = False) -> str:
     """A comment as GitHub shows it, set off from the demo's own lines."""
-    return textwrap.indent(_collapsed(body), "    │ ", lambda line: True)
+    return textwrap.indent(_expanded(body) if opened else _collapsed(body), "    │ ", lambda line: True)
 
 
 def _show(body: str) -> None:
@@ -141,12 +188,31 @@ class _Printer:
         self.lines.append(text)
 
 
-def _show_issue(sim: GitHubSimulator, number: int, *, quiet: bool) -> None:
+def _spec_line(path: str, text: str) -> str:
+    """A spec file in one line: its path, chant's status and its title."""
+    try:
+        meta, body = specs.parse_front_matter(text)
+    except ValueError:
+        meta, body = {}, text
+    title = next((line[2:] for line in body.splitlines() if line.startswith("# ")), "")
+    return f"  {path}  {str(meta.get('status', '')):<9}  {title}"
+
+
+async def _show_issue(sim: GitHubSimulator, runtime: Runtime, number: int, *, quiet: bool, whole_spec: bool) -> None:
     comments = sim.comments(REPO, number, bot_only=True)
     print(f"labels: {', '.join(sorted(sim.labels_on(REPO, number))) or '(none)'}")
     if comments and not quiet:
         print("chantbot's comment, as the reporter sees it:\n")
         _show(comments[-1]["body"])
+    record = await runtime.store.spec_for(REPO, number, "triage")
+    text = sim.files(REPO, branch="chant-specs").get(record.path, "") if record is not None else ""
+    if not text:
+        return
+    if whole_spec and not quiet:
+        print(f"\nits triage record, the chant spec {record.path} on the chant-specs branch:\n")
+        print(textwrap.indent(text.strip(), "    "))
+    else:
+        print(f"its triage record:\n{_spec_line(record.path, text)}")
 
 
 BUG = ("columns() drops a column that fits exactly",
@@ -168,12 +234,16 @@ def _step(name: str, **inputs: object) -> dict:
 AGENT_SCRIPTS = {  # what the scripted agents do when no ANTHROPIC_API_KEY is set
     "reproduce": [_step("read_file", path="src/widgets/layout.py"),
                   _step("write_file", path="tests/test_columns_exact_fit.py", content=REPRO),
+                  _step("run_tests", paths=["tests/test_columns_exact_fit.py"]),
                   {"name": "submit", "fill_text": "columns(100, 30, 5) returns 2; the new test expects 3.",
                    "input": {"command": "python -m pytest tests/test_columns_exact_fit.py"}}],
     "research": [_step("search_code", query="def columns"), _step("read_file", path="src/widgets/layout.py"),
                  {"name": "submit", "fill_text": "See the root cause.", "input": {
                      "summary": "The division counts one gap too many.", "root_cause": ROOT_CAUSE,
                      "evidence": [{"location": "src/widgets/layout.py:8", "note": "width // (column + gap)"}],
+                     "affected_components": [
+                         "src/widgets/layout.py: columns(), the one place that counts columns",
+                         "tests/test_columns_exact_fit.py: the reproduction, which passes once columns() is fixed"],
                      "approaches": [
                          {"name": "Add one gap to the width", "description": "(width + gap) // (column + gap)",
                           "trade_offs": "One line; exact for every positive input."},
@@ -184,6 +254,7 @@ AGENT_SCRIPTS = {  # what the scripted agents do when no ANTHROPIC_API_KEY is se
                      "files_to_modify": ["src/widgets/layout.py"]}}],
     "implement": [_step("read_file", path="src/widgets/layout.py"),
                   _step("write_file", path="src/widgets/layout.py", content=FIXED_LAYOUT),
+                  _step("run_tests"),
                   {"name": "submit", "fill_text": "Counted the gaps between columns only.",
                    "input": {"release_notes": RELEASE_NOTE, "change_type": "fix"}}],
     "review": [_step("read_file", path="src/widgets/layout.py"),
@@ -205,9 +276,17 @@ def _workflow_comment(sim: GitHubSimulator, number: int) -> str:
     return found[-1] if found else ""
 
 
+def _replies(sim: GitHubSimulator, number: int) -> list[str]:
+    return [c["body"] for c in sim.comments(REPO, number, bot_only=True) if "chantbot:reply" in c["body"]]
+
+
 def _last_reply(sim: GitHubSimulator, number: int) -> str:
-    found = [c["body"] for c in sim.comments(REPO, number, bot_only=True) if "chantbot:reply" in c["body"]]
+    found = _replies(sim, number)
     return found[-1] if found else ""
+
+
+def _role(who: str) -> str:
+    return PEOPLE.get(who, "read")
 
 
 async def _triage_cases(sim: GitHubSimulator, runtime: Runtime, url: str, *, quiet: bool) -> list[int]:
@@ -218,17 +297,20 @@ async def _triage_cases(sim: GitHubSimulator, runtime: Runtime, url: str, *, qui
         status = await sim.deliver(url, SECRET, "issues", sim.issue_payload("opened", REPO, issue["number"]))
         print(_rule(f"#{issue['number']} {what}: {title!r} by {user} -> HTTP {status}"))
         await _idle(runtime)
-        _show_issue(sim, issue["number"], quiet=quiet)
+        await _show_issue(sim, runtime, issue["number"], quiet=quiet, whole_spec=len(numbers) == 1)
     await _idle(runtime)
-    specs = sorted(p for p in sim.files(REPO, branch="chant-specs") if p.startswith(".chant/"))
-    print(_rule("spec files on the chant-specs branch"))
-    print("\n".join("  " + p for p in specs) or "  (none)")
+    files = sim.files(REPO, branch="chant-specs")
+    found = sorted(p for p in files if p.startswith(".chant/specs/"))
+    print(_rule(f"the chant-specs branch: {len(found)} specs, each issue's triage document, chant's config and the "
+                f"prompts its specs name"))
+    print("\n".join(_spec_line(p, files[p]) for p in found) or "  (none)")
+    print("(`python -m bot demo --specs-out DIR` copies the branch's files into DIR at the end, for chant.)")
 
     feature = numbers[2]
     for user, body in (("maria", "/priority high"), ("outsider", "/approve")):
         status = await _comment(sim, url, feature, user, body)
         await _idle(runtime)
-        print(_rule(f"#{feature}: {user} ({PEOPLE.get(user, 'read')}) comments {body!r} -> HTTP {status}"))
+        print(_rule(f"#{feature}: {user} ({_role(user)}) comments {body!r} -> HTTP {status}"))
         print(f"labels: {', '.join(sorted(sim.labels_on(REPO, feature)))}")
         if body != "/priority high":
             print("chantbot's reply:\n")
@@ -236,38 +318,75 @@ async def _triage_cases(sim: GitHubSimulator, runtime: Runtime, url: str, *, qui
     return numbers
 
 
-async def _workflow_case(sim: GitHubSimulator, runtime: Runtime, url: str, say: _Printer) -> int:
-    """One real bug from report to an approved fix and a draft release, every step a chant spec."""
+async def _workflow_case(sim: GitHubSimulator, runtime: Runtime, url: str, say: _Printer) -> tuple[int, dict[str, str]]:
+    """One real bug from report to an approved fix and a draft release, every step a chant spec. Its reporter has
+    no write access, so chantbot holds the code its agents write until a maintainer's `/ok-to-test`. Returns the
+    issue's number and what the guide shows of the held stages (the workflow comment as each was held)."""
     title, body, user = BUG
     issue = sim.add_issue(REPO, title=title, body=body, user=user)
     n = issue["number"]
     branch = f"chant/issue-{n}"
+    held: dict[str, str] = {}
     await sim.deliver(url, SECRET, "issues", sim.issue_payload("opened", REPO, n))
-    say(_rule(f"the workflow on a real bug: #{n} {title!r} by {user}"))
+    say(_rule(f"the workflow on a real bug: #{n} {title!r} by {user} ({_role(user)}: no write access)"))
     await _idle(runtime)
     say(f"triaged: labels {', '.join(sorted(sim.labels_on(REPO, n)))}")
 
     async def command(who: str, text: str, *, wait: float = 120.0) -> None:
+        before = len(_replies(sim, n))
         await _comment(sim, url, n, who, text)
         await _settle(sim, runtime, n, wait)
-        say(_rule(f"#{n}: {who} ({PEOPLE.get(who, 'read')}) comments {text!r}"))
+        say(_rule(f"#{n}: {who} ({_role(who)}) comments {text!r}"))
+        for reply in _replies(sim, n)[before:]:
+            say("chantbot's reply:")
+            say(_shown(reply))
+
+    def on_branch() -> None:
+        tests = sorted(p for p in sim.files(REPO, branch=branch) if p.startswith("tests/"))
+        if not tests:
+            say(f"branch {branch}: not made, and no CI ran: {user} shaped the issue and has no write access, so "
+                f"the reproduction's commit is held (gate: outsiders)")
+            return
+        suites = sim.check_suites(REPO, branch)
+        say(f"branch {branch}: {', '.join(tests)}")
+        say(f"CI on the released reproduction commit: {', '.join(str(s['conclusion']) for s in suites) or 'none'} "
+            f"(pytest really ran)")
+        pulls = [p for p in sim.pulls(REPO) if p["head"]["ref"] == branch]
+        if pulls:
+            say(f"draft pull request #{pulls[0]['number']}: {pulls[0]['title']!r}")
+
+    research_shown = False
+
+    def research(after: str) -> None:
+        nonlocal research_shown
+        doc = sim.files(REPO, branch="chant-specs").get(f".chant/research/issue-{n}-root-cause.md")
+        if doc is None or research_shown:
+            return
+        research_shown = True
+        say(f"research started on its own {after} (auto); its write-up:")
+        say(_shown(doc), brief=_shown(doc.split("## Evidence")[0]))
 
     await command("maria", "/reproduce")
-    suites = sim.check_suites(REPO, branch)
-    say(f"branch {branch}: {', '.join(sorted(p for p in sim.files(REPO, branch=branch) if p.startswith('tests/')))}")
-    say(f"CI on the reproduction commit: {', '.join(str(s['conclusion']) for s in suites)} (pytest really ran)")
-    pulls = [p for p in sim.pulls(REPO) if p["head"]["ref"] == branch]
-    if pulls:
-        say(f"draft pull request #{pulls[0]['number']}: {pulls[0]['title']!r}")
-    say("research started on its own after the reproduction (auto); its write-up:")
-    doc = sim.files(REPO, branch="chant-specs").get(f".chant/research/issue-{n}-root-cause.md", "(none)")
-    say(_shown(doc), brief=_shown(doc.split("## Evidence")[0]))
-    say("\nthe workflow comment now reads:\n")
-    say(_shown(_workflow_comment(sim, n)))
+    on_branch()
+    held["reproduce"] = _workflow_comment(sim, n)
+    say("the workflow comment, with the held diff opened (GitHub shows it collapsed):\n")
+    say(_shown(held["reproduce"], opened=True))
+    research("after the sandbox's verdict, reading the held test as part of the branch")
+
+    await command(user, "/ok-to-test")
+    await command("maria", "/ok-to-test")
+    on_branch()
+    research("once CI had judged the released reproduction")
 
     await command("maria", "/implement", wait=180.0)
+    held["implement"] = _workflow_comment(sim, n)
+    say("the workflow comment now reads:\n")
+    say(_shown(held["implement"]))
+    await command("maria", "/approve")
+    await command("maria", "/ok-to-test", wait=180.0)
     suites = sim.check_suites(REPO, branch)
     say(f"CI on the fix: {suites[-1]['conclusion'] if suites else 'none'}")
+    pulls = [p for p in sim.pulls(REPO) if p["head"]["ref"] == branch]
     if pulls:
         pull = sim.pull(REPO, pulls[0]["number"])
         say(f"pull request #{pull['number']} says: {pull['body'].splitlines()[0]!r}")
@@ -276,13 +395,10 @@ async def _workflow_case(sim: GitHubSimulator, runtime: Runtime, url: str, say: 
             say(_shown(review["body"]))
         for note in sim.review_comments(REPO, pull["number"]):
             say(f"  on {note['path']} line {note['line']}: {note['body']}")
-        status = next((st for st in sim.statuses(REPO, branch) if st["context"] == "chantbot/approval"), None)
-        say(f"commit status chantbot/approval: {status['state'] if status else 'none'}")
+    say(f"commit status chantbot/approval: {_approval(sim, branch)}")
     for who in ("outsider", "maria"):
         await command(who, "/approve")
-        say(_shown(_last_reply(sim, n)))
-        status = next((st for st in sim.statuses(REPO, branch) if st["context"] == "chantbot/approval"), None)
-        say(f"commit status chantbot/approval: {status['state'] if status else 'none'}")
+        say(f"commit status chantbot/approval: {_approval(sim, branch)}")
 
     sim.label_issue(REPO, n, "v1.5.0", user="maria")
     await command("maria", "/release-notes v1.5.0")
@@ -299,7 +415,12 @@ async def _workflow_case(sim: GitHubSimulator, runtime: Runtime, url: str, say: 
             f"{usage.get('input_tokens', 0) + usage.get('cache_read_input_tokens', 0) + usage.get('cache_creation_input_tokens', 0):>6} "
             f"input tokens ({usage.get('cache_read_input_tokens', 0)} from the cache), "
             f"{usage.get('output_tokens', 0):>5} output, ${run.data.get('usd', 0.0):.4f}")
-    return n
+    return n, held
+
+
+def _approval(sim: GitHubSimulator, branch: str) -> str:
+    status = next((st for st in sim.statuses(REPO, branch) if st["context"] == "chantbot/approval"), None)
+    return status["state"] if status else "none"
 
 
 def _triage_comment(sim: GitHubSimulator, number: int) -> str:
@@ -308,21 +429,23 @@ def _triage_comment(sim: GitHubSimulator, number: int) -> str:
 
 
 async def _example(sim: GitHubSimulator, runtime: Runtime, cases: list[int], n: int,
-                   walkthrough: list[str]) -> dict[str, Section]:
+                   walkthrough: list[str], held: dict[str, str]) -> dict[str, Section]:
     """The maintainer guide's generated sections: the workflow case as printed, what each person saw, and the
     files each stage wrote, with what changes from run to run replaced (`bot.example.normalise`)."""
     files = sim.files(REPO, branch="chant-specs")
     made = {"config": Section(CONFIG, "yaml", "`.github/chantbot.yml`:"),
             "report": Section(f"# {BUG[0]}\n\n{BUG[1]}", "markdown"),
             "walkthrough": Section("\n".join(walkthrough).strip("\n")),
-            "triage-comment": Section(_collapsed(_triage_comment(sim, n)), "markdown")}
+            "triage-comment": Section(_folded(_triage_comment(sim, n)), "markdown")}
+    for stage, comment in held.items():  # the workflow comment while the stage's commits were held, as posted
+        made[f"held-{stage}"] = Section(_MARKER.sub("", comment).strip(), "markdown")
     numbers = dict(zip((what for what, *_ in CASES), cases))
     for what, name, stage in (("a vague bug", "questions", None), ("a question", "question", None),
                               ("a documentation report", "documentation", "document"),
                               ("a security report", "security", "triage")):
         if what not in numbers:
             continue
-        made[f"triage-{name}"] = Section(_collapsed(_triage_comment(sim, numbers[what])), "markdown")
+        made[f"triage-{name}"] = Section(_folded(_triage_comment(sim, numbers[what])), "markdown")
         record = await runtime.store.spec_for(REPO, numbers[what], stage) if stage else None
         if record is not None and record.path in files:
             made[f"spec-{name}-report"] = Section(files[record.path], "markdown", f"`{record.path}`:")
@@ -378,11 +501,19 @@ def write_example(target: Path, sections: dict[str, Section]) -> list[Path]:
 
 
 async def run(*, quiet: bool = False, api_key: str | None = None, specs_out: str | None = None,
-              example_out: str | None = None) -> int:
+              example_out: str | None = None, sandbox: str | None = None) -> int:
     """Run the showcase; returns the process exit status. `example_out` also fills the maintainer guide's
-    generated sections (a page or a folder of pages; see `bot.example`) from this run."""
+    generated sections (a page or a folder of pages; see `bot.example`) from this run. `sandbox` is
+    CHANTBOT_SANDBOX: where the agents' tests run (bubblewrap where it works by default)."""
     from chantbot_sim.messages import FakeMessagesAPI
+    from bot import sandbox as sandboxes
     from bot.llm import make_client
+
+    try:
+        box, why = sandboxes.find(sandbox)
+    except sandboxes.SandboxUnavailable as exc:
+        print(f"chantbot: {exc}", file=sys.stderr)
+        return 2
 
     if example_out and api_key:
         print("chantbot: --example-out needs the scripted agents, so that the guide's example is the same on every "
@@ -416,7 +547,7 @@ async def run(*, quiet: bool = False, api_key: str | None = None, specs_out: str
             agent = make_client(api_key="demo", max_retries=0).with_options(base_url=fake.base_url)
         # The demo waits for every spec commit, so it batches them over a fifth of a second, not two.
         runtime = Runtime(settings, llm=None if fake else "auto", agent_client=agent if fake else "auto",
-                          spec_commit_delay=0.2)
+                          sandbox=box, spec_commit_delay=0.2)
         await runtime.open()
         runner = web.AppRunner(runtime.web_app(with_workers=True), shutdown_timeout=1.0)
         await runner.setup()
@@ -432,6 +563,12 @@ async def run(*, quiet: bool = False, api_key: str | None = None, specs_out: str
                                       "scripted (no ANTHROPIC_API_KEY set): chantbot's fake Messages API plays "
                                       "each agent's tool calls; CI, commits, reviews and statuses are real "
                                       "against the simulator"))
+            print(sandboxes.describe(box, why) + ("; the simulator's CI runs the repository's tests as GitHub's "
+                                                  "would, after the gate" if box else ""))
+            print(f"people: {', '.join(f'{who} ({role})' for who, role in PEOPLE.items())}; every reporter has "
+                  f"read access only, like anyone on a public repository")
+            print(f"{REPO}'s .github/chantbot.yml:\n")
+            print(textwrap.indent(CONFIG.strip(), "    "))
             status = await sim.deliver(url, SECRET, "installation_repositories", {
                 "action": "added", "installation": {"id": INSTALLATION},
                 "repositories_added": [{"full_name": REPO}], "sender": {"login": "maria", "type": "User"}})
@@ -439,7 +576,7 @@ async def run(*, quiet: bool = False, api_key: str | None = None, specs_out: str
             await _idle(runtime)
             cases = await _triage_cases(sim, runtime, url, quiet=quiet)
             say = _Printer(quiet)
-            n = await _workflow_case(sim, runtime, url, say)
+            n, held = await _workflow_case(sim, runtime, url, say)
             spec_files = sorted(p for p in sim.files(REPO, branch="chant-specs") if p.startswith(".chant/specs/"))
             if specs_out:
                 for path, text in sim.files(REPO, branch="chant-specs").items():
@@ -447,7 +584,7 @@ async def run(*, quiet: bool = False, api_key: str | None = None, specs_out: str
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.write_text(text, encoding="utf-8")
             if example_out:
-                sections = await _example(sim, runtime, cases, n, say.lines)
+                sections = await _example(sim, runtime, cases, n, say.lines, held)
                 try:
                     pages = write_example(Path(example_out), sections)
                 except KeyError as exc:

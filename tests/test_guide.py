@@ -433,11 +433,23 @@ def test_every_chant_command_in_the_guide_exists_with_its_flags():
 
 
 # ---------------------------------------------------------------------------------------------- the worked example
+@functools.lru_cache(maxsize=1)
+def _no_sandbox() -> str:
+    """Why bubblewrap cannot run here ("" when it can): the guide's example shows the sandbox's verdicts."""
+    from bot import sandbox
+
+    box, why = sandbox.find(None)
+    return "" if box is not None else why
+
+
 def test_the_worked_example_is_what_the_demo_prints(tmp_path):
     assert "walkthrough" in example.marked((GUIDE / "09-example.md").read_text(encoding="utf-8"))
+    if _no_sandbox():
+        pytest.skip(f"the guide's example shows the sandbox's verdicts, and {_no_sandbox()} (make sandbox)")
     copy = tmp_path / "guide"
     shutil.copytree(GUIDE, copy)
     env = {key: value for key, value in os.environ.items() if not key.startswith("ANTHROPIC_")}
+    env["CHANTBOT_SANDBOX"] = "bwrap"
     done = subprocess.run([sys.executable, "-m", "bot", "demo", "--quiet", "--example-out", str(copy)], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
@@ -450,3 +462,51 @@ def test_the_worked_example_is_what_the_demo_prints(tmp_path):
     assert not stale, (f"the guide's generated sections differ from what the demo prints now; refresh them with\n"
                        f"    {REGENERATE}\nand read the result before committing it:\n\n"
                        + "\n".join(stale)[:6000])
+
+
+def _walkthrough() -> str:
+    page = (GUIDE / "09-example.md").read_text(encoding="utf-8")
+    return page.split("<!-- demo:walkthrough -->", 1)[1].split("<!-- /demo:walkthrough -->", 1)[0]
+
+
+def test_the_demos_account_shows_what_people_see_offline():
+    """The walkthrough is what the demo prints (the test above): no hidden markers, no links that only work on
+    GitHub, and no research section left empty by the scripted agent."""
+    walk = _walkthrough()
+    assert "<!-- chantbot:" not in walk
+    assert not re.search(r"\]\(https?://", walk), "a Markdown link the reader cannot follow offline"
+    assert "spec (.chant/specs/" in walk  # a link shows its text and the file it leads to
+    affected = walk.split("## Affected components", 1)[1].split("##", 1)[0]
+    assert "src/widgets/layout.py" in affected and "See the root cause" not in affected
+
+
+def test_the_demo_takes_an_outsiders_bug_through_the_ci_gate():
+    """Held with the sandbox's verdict and the diff, the reporter's /ok-to-test refused, the maintainer's
+    releasing it to a red CI run; the fix held, /approve refused until a second /ok-to-test, then green."""
+    walk = _walkthrough()
+    steps = [
+        "comments '/reproduce'",
+        "branch chant/issue-17: not made, and no CI ran",
+        "the sandbox's verdict: reproduced `tests/test_columns_exact_fit.py::test_columns_that_fit_exactly_are_counted`"
+        ": assert 2 == 3",
+        "+    assert columns(100, 30, 5) == 3",  # the held diff, opened
+        "frank (read) comments '/ok-to-test'",
+        "Not run: only people with write access and above may run `/ok-to-test`",
+        "maria (maintain) comments '/ok-to-test'",
+        "Released to `chant/issue-17`: reproduce",
+        "CI on the released reproduction commit: failure",
+        "comments '/implement'",
+        "| Implement | **held**",
+        "the sandbox's verdict: green",
+        "maria (maintain) comments '/approve'",
+        "The implementation is held",
+        "maria (maintain) comments '/ok-to-test'",
+        "Released to `chant/issue-17`: implement",
+        "CI on the fix: success",
+        "commit status chantbot/approval: success",
+    ]
+    at = 0
+    for step in steps:
+        found = walk.find(step, at)
+        assert found >= 0, f"the demo's account lacks, or has out of order: {step!r}"
+        at = found + len(step)
