@@ -445,8 +445,9 @@ async def _report(session: Session, checkout: Checkout, settings: Settings) -> N
         base, head = sim.files(repo, branch=checkout.branch), sim.files(repo, branch=branch)
         changed = sorted(p for p in set(base) | set(head) if base.get(p) != head.get(p))
         say(f"branch {branch}: changes {', '.join(changed) or 'nothing'}")
-        for suite in sim.check_suites(repo, branch):
-            say(f"  CI on {suite['head_sha'][:12]}: {suite['conclusion'] or suite['status']}")
+        for suite in (s for s in sim.check_suites(repo) if s["head_branch"] == branch):
+            message = suite["head_commit"]["message"].splitlines()[0][:100] if suite["head_commit"]["message"] else ""
+            say(f"  CI on {suite['head_sha'][:12]} {message!r}: {suite['conclusion'] or suite['status']}")
         for pull in (p for p in sim.pulls(repo) if p["head"]["ref"] == branch):
             say(f"draft pull request #{pull['number']}: {pull['title']!r}")
             for review in sim.reviews(repo, pull["number"]):
