@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -74,8 +75,8 @@ class TryError(Exception):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", metavar="PATH", help="a local clone of the repository (a git work tree)")
-    parser.add_argument("--title", required=True, help="the issue's title")
-    parser.add_argument("--body-file", required=True, metavar="FILE", help="the issue's body (Markdown); - reads "
+    parser.add_argument("--title", help="the issue's title (required)")
+    parser.add_argument("--body-file", metavar="FILE", help="the issue's body (Markdown; required); - reads "
                         "standard input")
     parser.add_argument("--as", dest="role", choices=tuple(REPORTERS), default="outsider",
                         help="who opens the issue: someone without access (default), a writer or a maintainer")
@@ -87,6 +88,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(a new or empty folder; default: a new temporary folder, named at the end)")
     parser.add_argument("--interactive", action="store_true", help="then read commands as `as NAME: TEXT` lines "
                         "from standard input, until `quit`")
+    parser.add_argument("--make-example", action="store_true", help="only create PATH: a git repository holding "
+                        "the demo's example project (acme/widgets, with a known bug), the bug's report in "
+                        "PATH.issue.md and labelled past issues in PATH.history.jsonl, to try chantbot on")
 
 
 # ---------------------------------------------------------------------------------------------- reading the clone
@@ -191,6 +195,33 @@ def _blobs(path: Path, shas: list[str]) -> list[bytes]:
         out.append(raw[header_end + 1:header_end + 1 + size])
         at = header_end + 1 + size + 1
     return out
+
+
+def make_example(path: Path) -> list[str]:
+    """Create `path` as a git repository of the demo's example project, with its bug's report and a labelled
+    history beside it; the lines that say what to run next."""
+    from bot import demo
+
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise TryError(f"--make-example: {path} must be a new or empty folder")
+    if not path.parent.is_dir():
+        raise TryError(f"--make-example: the folder {path.parent} does not exist")
+    for name, text in {**demo.FILES, ".github/chantbot.yml": demo.CONFIG}.items():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_text(text, encoding="utf-8")
+    who = ("-c", "user.name=chantbot", "-c", "user.email=chantbot@localhost")
+    _git(path, "init", "-q")
+    _git(path, "symbolic-ref", "HEAD", "refs/heads/main")
+    _git(path, "add", "-A")
+    _git(path, *who, "commit", "-q", "-m", "widgets: the demo's example project")
+    issue, history = Path(f"{path}.issue.md"), Path(f"{path}.history.jsonl")
+    issue.write_text(demo.BUG[1] + "\n", encoding="utf-8")
+    history.write_text("".join(json.dumps({"title": t, "body": b, "label": label}) + "\n"
+                               for t, b, label in demo.HISTORY), encoding="utf-8")
+    return [f"made {path} (a git repository: the demo's widgets project, whose columns() has a bug),",
+            f"{issue} (the bug's report) and {history} ({len(demo.HISTORY)} labelled past issues). Next:",
+            f"  python -m bot try {path} --title {shlex.quote(demo.BUG[0])} --body-file {issue} "
+            f"--history {history} --stages reproduce"]
 
 
 # ---------------------------------------------------------------------------------------------- reading the inputs
@@ -322,6 +353,12 @@ async def run(args: argparse.Namespace, *, env: Mapping[str, str] | None = None,
     """The command; returns the exit status. Raises TryError for a mistake in its arguments or input."""
     env = os.environ if env is None else env
     out, stdin = out or sys.stdout, stdin or sys.stdin
+    if args.make_example:
+        for line in await asyncio.to_thread(make_example, Path(args.path)):
+            print(line, file=out)
+        return 0
+    if not args.title or not args.body_file:
+        raise TryError("try needs the issue: --title TITLE --body-file FILE")
     stages = parse_stages(args.stages)
     body = read_body(args.body_file, stdin)
     history = read_history(args.history) if args.history else []
