@@ -9,18 +9,15 @@ and the demo says so.
 
 from __future__ import annotations
 
-import asyncio
-import re
+import contextlib
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
-from aiohttp import web
-
-from bot import example, specs, workflow
+from bot import example, offline, specs, workflow
 from bot.example import Section
+from bot.offline import collapsed as _collapsed, idle as _idle, rule as _rule, shown as _shown
 from bot.runtime import Runtime
 from bot.settings import Settings
 from chantbot_sim.github import GitHubSimulator, app_key_pair
@@ -85,44 +82,9 @@ CASES = [
 ]
 
 
-async def _idle(runtime: Runtime, timeout: float = 60.0) -> None:
-    """Until no job runs or is due within a minute (a stage's CI timeout waits far in the future)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        depth = await runtime.store.queue_depth()
-        due = await runtime.store.next_due()
-        if not depth.get("running") and (due is None or due > time.time() + 60):
-            return
-        await asyncio.sleep(0.1)
-    raise RuntimeError("chantbot did not finish within the demo's time")
-
-
 async def _settle(sim: GitHubSimulator, runtime: Runtime, number: int, timeout: float) -> None:
     """Until the issue's stage runs have ended: CI done, webhooks delivered, chantbot idle."""
-    deadline = time.monotonic() + timeout
-    while True:
-        await sim.ci_idle(timeout)
-        await _idle(runtime, timeout)
-        runs = await runtime.store.runs_for_issue(REPO, number)
-        if not any(run.status in ("queued", "running", "waiting_ci") for run in runs):
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError("the stages did not end within the demo's time")
-        await asyncio.sleep(0.2)
-
-
-def _rule(title: str) -> str:
-    return f"\n{'=' * 100}\n{title}\n{'=' * 100}"
-
-
-def _collapsed(body: str) -> str:
-    """A comment as GitHub first shows it: a collapsed section shows only its summary."""
-    return re.sub(r"<details><summary>(.*?)</summary>.*?</details>", r"▸ \1 (collapsed)", body, flags=re.S).strip()
-
-
-def _shown(body: str) -> str:
-    """A comment as GitHub shows it, set off from the demo's own lines."""
-    return textwrap.indent(_collapsed(body), "    │ ", lambda line: True)
+    await offline.settle(sim, runtime, REPO, number, timeout)
 
 
 def _show(body: str) -> None:
@@ -417,14 +379,8 @@ async def run(*, quiet: bool = False, api_key: str | None = None, specs_out: str
         # The demo waits for every spec commit, so it batches them over a fifth of a second, not two.
         runtime = Runtime(settings, llm=None if fake else "auto", agent_client=agent if fake else "auto",
                           spec_commit_delay=0.2)
-        await runtime.open()
-        runner = web.AppRunner(runtime.web_app(with_workers=True), shutdown_timeout=1.0)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
-        url = f"http://127.0.0.1:{port}/webhook"
-        sim.enable_ci(url, SECRET)
+        serving = contextlib.AsyncExitStack()
+        url = await serving.enter_async_context(offline.running(sim, runtime, SECRET))
         try:
             print(_rule("chantbot demo: the built-in GitHub simulator at " + sim.base_url))
             print(f"triager: {'Claude (' + settings.model + ')' if api_key else 'local (no ANTHROPIC_API_KEY set)'}")
@@ -459,8 +415,7 @@ async def run(*, quiet: bool = False, api_key: str | None = None, specs_out: str
             print(_rule(f"{len(spec_files)} specs on chant-specs; GitHub requests made: {len(sim.requests)}; "
                         f"wall time {time.monotonic() - started:.1f} s"))
         finally:
-            await runner.cleanup()
-            await runtime.close()
+            await serving.aclose()
             if fake is not None:
                 await fake.stop()
             await sim.stop()
