@@ -102,17 +102,11 @@ def framed(text: str) -> str:
     return textwrap.indent(text, "    │ ", lambda line: True)
 
 
-def bot_comment(sim: GitHubSimulator, repo: str, number: int, purpose: str) -> str:
-    """The body of chantbot's latest comment whose hidden marker starts with `purpose` ("" when none)."""
-    marker = MARKER_OPEN + purpose
-    found = [c["body"] for c in sim.comments(repo, number, bot_only=True) if marker in c["body"]]
-    return found[-1] if found else ""
-
-
 @contextlib.asynccontextmanager
-async def running(sim: GitHubSimulator, runtime: Runtime, secret: str) -> AsyncIterator[str]:
-    """Open `runtime` and serve it (web and workers, on a free port) for `sim`, whose CI reports to it; yields the
-    webhook URL, and stops it on exit."""
+async def running(sim: GitHubSimulator, runtime: Runtime, secret: str, *,
+                  ci_timeout: float | None = 60.0) -> AsyncIterator[str]:
+    """Open `runtime` and serve it (web and workers, on a free port) for `sim`, whose CI reports to it (each run
+    at most `ci_timeout` seconds; None: no CI); yields the webhook URL, and stops it on exit."""
     await runtime.open()
     runner = web.AppRunner(runtime.web_app(with_workers=True), shutdown_timeout=1.0)
     try:
@@ -120,7 +114,8 @@ async def running(sim: GitHubSimulator, runtime: Runtime, secret: str) -> AsyncI
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         url = f"http://127.0.0.1:{runner.addresses[0][1]}/webhook"
-        sim.enable_ci(url, secret)
+        if ci_timeout is not None:
+            sim.enable_ci(url, secret, timeout=ci_timeout)
         yield url
     finally:
         await runner.cleanup()

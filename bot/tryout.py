@@ -28,9 +28,14 @@ It loads the git repository at PATH (its default branch: origin's HEAD, else the
 .github/chantbot.yml and .chant/prompts/ are honoured) into chantbot's built-in GitHub simulator, opens
 the issue as a person of the role --as names, and shows what chantbot does: it triages the issue (Claude
 with ANTHROPIC_API_KEY, else the local triager, which learns from --history), then a maintainer `maint`
-comments each command of --stages. The simulator's CI runs the repository's tests (pytest) on chantbot's
-branch, and agents' tests run in the sandbox (CHANTBOT_SANDBOX; `none` runs nothing on this machine).
-Nothing of the repository runs while it is read: chantbot reads it with `git ls-tree` and `git cat-file`.
+comments each command of --stages. Agents' tests run in chantbot's sandbox (CHANTBOT_SANDBOX; `none`: no
+sandbox). Nothing of the repository runs while it is read (`git ls-tree`, `git cat-file`).
+
+CI: the simulator plays the repository's CI as GitHub would run it: on each push to a branch but
+chant-specs, `python -m pytest` on that commit's files in a temporary folder, with the interpreter chantbot
+runs on (only what is installed there) and NOT sandboxed, like your own CI runner. Commits an agent wrote
+for an outsider's issue are pushed only after a maintainer's `/ok-to-test`. --no-ci turns it off: pushed
+commits then wait for CI, as with a repository that has none.
 
 It prints what the reporter and the maintainers would see on GitHub (comments, labels, the workflow comment,
 held diffs, the spec files) and what the model calls cost, and leaves the simulated repository's final
@@ -45,7 +50,8 @@ category labels (by default bug, enhancement, question, documentation).
 --interactive: afterwards, read commands as a named person, one a line, e.g.
   as maint: /implement
   as outsider: /ok-to-test
-(maint has maintain access, writer write access, anyone else none) until `quit` or the end of input."""
+(maint has maintain access, writer write access, anyone else none; `\\n` in TEXT is a line break) until
+`quit` or the end of input."""
 
 OWNER_FALLBACK = "local"
 APP_ID = 1
@@ -63,6 +69,7 @@ MAX_TITLE = 256
 MAX_HISTORY = 10_000  # issues read from --history
 MAX_HISTORY_LINE = 100_000
 MAX_COMMAND = 65_536
+CI_TIMEOUT = 600.0
 STAGE_TIMEOUT = 1800.0  # seconds a stage may take here before `try` gives up on it
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 _LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
@@ -88,6 +95,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(a new or empty folder; default: a new temporary folder, named at the end)")
     parser.add_argument("--interactive", action="store_true", help="then read commands as `as NAME: TEXT` lines "
                         "from standard input, until `quit`")
+    parser.add_argument("--no-ci", action="store_true", help="no simulated CI: run nothing of the repository on "
+                        "this machine outside the sandbox")
+    parser.add_argument("--ci-timeout", type=float, default=CI_TIMEOUT, metavar="SECONDS",
+                        help=f"how long the simulated CI's pytest may run (default {CI_TIMEOUT:g})")
     parser.add_argument("--make-example", action="store_true", help="only create PATH: a git repository holding "
                         "the demo's example project (acme/widgets, with a known bug), the bug's report in "
                         "PATH.issue.md and labelled past issues in PATH.history.jsonl, to try chantbot on")
@@ -359,6 +370,8 @@ async def run(args: argparse.Namespace, *, env: Mapping[str, str] | None = None,
         return 0
     if not args.title or not args.body_file:
         raise TryError("try needs the issue: --title TITLE --body-file FILE")
+    if not args.ci_timeout > 0:
+        raise TryError("--ci-timeout must be a positive number of seconds")
     stages = parse_stages(args.stages)
     body = read_body(args.body_file, stdin)
     history = read_history(args.history) if args.history else []
@@ -392,9 +405,11 @@ async def run(args: argparse.Namespace, *, env: Mapping[str, str] | None = None,
                 sandbox_line = runtime.open_sandbox()
             except SandboxUnavailable as exc:
                 raise TryError(str(exc)) from None
-            async with offline.running(sim, runtime, SECRET) as url:
+            async with offline.running(sim, runtime, SECRET,
+                                       ci_timeout=None if args.no_ci else args.ci_timeout) as url:
                 session = Session(sim, runtime, url, repo, out)
-                _introduce(session, checkout, settings, sandbox_line, len(history), Path(args.path))
+                _introduce(session, checkout, settings, sandbox_line, len(history), Path(args.path),
+                           None if args.no_ci else args.ci_timeout)
                 await sim.deliver(url, SECRET, "installation_repositories", {
                     "action": "added", "installation": {"id": INSTALLATION},
                     "repositories_added": [{"full_name": repo}], "sender": {"login": MAINTAINER, "type": "User"}})
@@ -433,7 +448,7 @@ def _is_text(data: bytes) -> bool:
 
 
 def _introduce(session: Session, checkout: Checkout, settings: Settings, sandbox_line: str, history: int,
-               path: Path) -> None:
+               path: Path, ci_timeout: float | None) -> None:
     say = session.say
     say(offline.rule(f"chantbot try: {path} as {checkout.full_name} in the built-in GitHub simulator"))
     say(f"repository: {len(checkout.files)} files of {checkout.branch} at {checkout.commit[:12]} ({checkout.ref})")
@@ -450,7 +465,9 @@ def _introduce(session: Session, checkout: Checkout, settings: Settings, sandbox
         f"{f', trained on {history} labelled issues from --history' if history and not model else ''}")
     say(f"stage agents: {f'Claude ({settings.model})' if model else 'none (no ANTHROPIC_API_KEY set): stages write their pending specs'}")
     say(sandbox_line)
-    say("CI: the simulator runs the repository's pytest on each push to a branch (not chant-specs)")
+    say("CI: off (--no-ci): pushed commits wait for CI" if ci_timeout is None else
+        f"CI: the simulator runs `python -m pytest` on each push to a branch but chant-specs, on this machine and "
+        f"not sandboxed, with chantbot's interpreter (at most {ci_timeout:g} s)")
     say(f"people: {', '.join(f'{who} ({_access(who)})' for who in PEOPLE)}")
 
 

@@ -26,6 +26,9 @@ CALC = {
     "tests/test_calc.py": "from calc import mean\n\n\ndef test_mean_of_equal_values():\n    assert mean([2, 2]) == 2\n",
 }
 CALC_REPRO = "from calc import mean\n\n\ndef test_mean_keeps_the_fraction():\n    assert mean([1, 2]) == 1.5\n"
+REPRODUCE_CALC = [{"name": "read_file", "input": {"path": "calc.py"}},
+                  {"name": "write_file", "input": {"path": "tests/test_issue_mean.py", "content": CALC_REPRO}},
+                  {"name": "submit", "fill_text": "mean([1, 2]) returns 1; the new test expects 1.5."}]
 
 
 def git_repository(path: Path, files: dict[str, str]) -> Path:
@@ -98,10 +101,7 @@ async def test_an_outsiders_issue_is_held_until_a_maintainer_says_ok_to_test(tmp
     """A repository made from scratch: the reproduction an outsider's issue shaped is shown, not pushed, until
     the maintainer's `/ok-to-test`; the outsider's own is refused."""
     repo = git_repository(tmp_path / "calc", CALC)
-    fake_llm.agent_script("reproduce", [
-        {"name": "read_file", "input": {"path": "calc.py"}},
-        {"name": "write_file", "input": {"path": "tests/test_issue_mean.py", "content": CALC_REPRO}},
-        {"name": "submit", "fill_text": "mean([1, 2]) returns 1; the new test expects 1.5."}])
+    fake_llm.agent_script("reproduce", REPRODUCE_CALC)
     monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_llm.base_url)
     stdin = "as outsider: /ok-to-test\nas maint: /ok-to-test\nnonsense\nquit\n"
     text, target = await run_try(
@@ -113,7 +113,8 @@ async def test_an_outsiders_issue_is_held_until_a_maintainer_says_ok_to_test(tmp
     assert "opened by outsider (no access)" in text
     held, released = text.split("maint (maintain access) comments '/ok-to-test'")
     assert "assert mean([1, 2]) == 1.5" in held  # the held diff, printed for the maintainer to read
-    assert "ok-to-test" in held.split("outsider (no access) comments '/ok-to-test'")[1]
+    refused = held.split("outsider (no access) comments '/ok-to-test'")[1]
+    assert "Not run: only people with write access and above may run `/ok-to-test`" in refused
     assert "not understood: 'nonsense'" in released
     assert "branch chant/issue-1: changes tests/test_issue_mean.py" in released
     assert ": failure" in released  # pushed once released, and CI ran the reproduction red
@@ -121,6 +122,19 @@ async def test_an_outsiders_issue_is_held_until_a_maintainer_says_ok_to_test(tmp
     shown = subprocess.run(["git", "-C", str(target), "show", "chant/issue-1:tests/test_issue_mean.py"],
                            capture_output=True, text=True).stdout
     assert shown == CALC_REPRO
+
+
+async def test_no_ci_runs_nothing_of_the_repository_and_the_pushed_reproduction_waits(tmp_path, fake_llm, monkeypatch):
+    repo = git_repository(tmp_path / "calc", CALC)
+    fake_llm.agent_script("reproduce", REPRODUCE_CALC)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_llm.base_url)
+    text, target = await run_try(tmp_path, repo, "--title", "mean() drops the fraction", "--body-file",
+                                 body_file(tmp_path, "`mean([1, 2])` returns 1, expected 1.5. Python 3.11."),
+                                 "--as", "writer", "--stages", "reproduce", "--no-ci",
+                                 env={"ANTHROPIC_API_KEY": "test", **NO_SANDBOX})
+    assert "CI: off (--no-ci)" in text
+    assert "branch chant/issue-1: changes tests/test_issue_mean.py" in text  # a writer's issue: pushed at once
+    assert "  CI on " not in text and "waiting for CI" in text
 
 
 async def test_without_a_key_the_stage_says_it_needs_a_model_and_its_pending_spec_is_in_out(tmp_path):
