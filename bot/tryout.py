@@ -462,7 +462,7 @@ def _introduce(session: Session, checkout: Checkout, settings: Settings, sandbox
         f"{', '.join(prompts) or 'none'}")
     model = settings.anthropic_api_key is not None
     say(f"triager: {f'Claude ({settings.model})' if model else 'local (no ANTHROPIC_API_KEY set)'}"
-        f"{f', trained on {history} labelled issues from --history' if history and not model else ''}")
+        f"{f'; it is given {history} labelled past issues from --history to learn from' if history and not model else ''}")
     say(f"stage agents: {f'Claude ({settings.model})' if model else 'none (no ANTHROPIC_API_KEY set): stages write their pending specs'}")
     say(sandbox_line)
     say("CI: off (--no-ci): pushed commits wait for CI" if ci_timeout is None else

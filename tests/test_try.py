@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import io
+import re
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -147,7 +149,7 @@ async def test_without_a_key_the_stage_says_it_needs_a_model_and_its_pending_spe
                                  body_file(tmp_path, "mean([1, 2]) returns 1 instead of 1.5 (error in the result)."),
                                  "--history", str(history), "--stages", "reproduce", env=NO_SANDBOX)
 
-    assert "triager: local (no ANTHROPIC_API_KEY set), trained on 2 labelled issues from --history" in text
+    assert "triager: local (no ANTHROPIC_API_KEY set); it is given 2 labelled past issues from --history" in text
     assert "needs a model (no ANTHROPIC_API_KEY)" in text
     assert "the local triager: no model calls, $0" in text
     assert "<!-- chantbot:" not in text
@@ -194,3 +196,40 @@ def test_a_folder_that_is_not_a_repository_is_one_line(tmp_path, capsys):
         main(["try", str(tmp_path), "--title", "t", "--body-file", body_file(tmp_path, "b")])
     assert exit_.value.code == 2
     assert capsys.readouterr().err == f"chantbot: {tmp_path} is not a git repository (try reads a local clone)\n"
+
+
+GUIDE_PAGE = ROOT / "docs" / "guides" / "oss-maintainer-workflow" / "10-try.md"
+_SPEC_ID = re.compile(r"\b[0-9]{4}-[0-9]{2}-[0-9]{2}-([0-9]{3})-[a-z0-9]{3}\b")
+
+
+def _normalised(text: str) -> list[str]:
+    """Lines with what changes from run to run (spec ids, the commit) made the same."""
+    text = _SPEC_ID.sub(r"SPEC-\1", text)
+    text = re.sub(r"\bat [0-9a-f]{12}\b", "at COMMIT", text)
+    return [line.rstrip() for line in text.splitlines()]
+
+
+def test_the_guides_example_on_the_demo_repository_prints_what_the_guide_shows(tmp_path, monkeypatch, capsys):
+    page = GUIDE_PAGE.read_text(encoding="utf-8")
+    section = page.split("## On the demo's repository", 1)[1]
+    commands = section.split("```sh\n", 1)[1].split("```", 1)[0].splitlines()
+    shown = section.split("<!-- try:output -->\n```text\n", 1)[1].split("```\n<!-- /try:output -->", 1)[0]
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    ran = 0
+    for line in commands:
+        words = shlex.split(line.replace("/tmp/", f"{tmp_path}/"))
+        while "=" in words[0]:
+            monkeypatch.setenv(*words.pop(0).split("=", 1))
+        if words[:3] == [".venv/bin/python", "-m", "bot"]:
+            assert main(words[3:]) == 0
+            ran += 1
+    assert ran == 2
+    printed = _normalised(capsys.readouterr().out.replace(str(tmp_path), "/tmp"))
+    missing, at = [], 0
+    for line in _normalised(shown):
+        try:
+            at = printed.index(line, at) + 1
+        except ValueError:
+            missing.append(line)
+    assert not missing, "the guide shows lines `try` does not print (in this order):\n" + "\n".join(missing)
+    assert "<!-- chantbot:" not in "\n".join(printed)
