@@ -384,21 +384,13 @@ async def run(args: argparse.Namespace, *, env: Mapping[str, str] | None = None,
     started = time.monotonic()
 
     private, public = app_key_pair()
-    sim = GitHubSimulator(app_id=APP_ID, public_key_pem=public, app_slug="chantbot")
-    sim.write_limits = [(1000, 60.0)]
+    sim = simulator(checkout, history, public)
     repo = checkout.full_name
-    texts = {path: data.decode("utf-8") for path, data in checkout.files.items() if _is_text(data)}
-    sim.add_repo(repo, default_branch=checkout.branch, files=texts, collaborators=dict(PEOPLE))
-    if binaries := {path: data for path, data in checkout.files.items() if path not in texts}:
-        sim.push(repo, checkout.branch, dict(binaries), user=repo.split("/")[0], message="Binary files")
-    sim.add_installation(INSTALLATION, repo.split("/")[0], [repo])
-    for past_title, past_body, label in history:
-        sim.add_issue(repo, title=past_title, body=past_body, user="someone", labels=[label], state="closed")
     await sim.start()
     with tempfile.TemporaryDirectory(prefix="chantbot-try-db-") as scratch:
-        settings = settings_for(env, sim.base_url, private, Path(scratch) / "chantbot.db")
-        runtime = Runtime(settings, spec_commit_delay=0.2)
         try:
+            settings = settings_for(env, sim.base_url, private, Path(scratch) / "chantbot.db")
+            runtime = Runtime(settings, spec_commit_delay=0.2)
             from bot.sandbox import SandboxUnavailable
 
             try:
@@ -432,6 +424,21 @@ async def run(args: argparse.Namespace, *, env: Mapping[str, str] | None = None,
     session.say(f"  specs: {target / '.chant'} (cd {target} && chant list)")
     session.say(f"  wall time {time.monotonic() - started:.1f} s")
     return 0
+
+
+def simulator(checkout: Checkout, history: list[tuple[str, str, str]], public_key: str) -> GitHubSimulator:
+    """A simulator holding the clone's default branch, its people and its closed, labelled past issues."""
+    sim = GitHubSimulator(app_id=APP_ID, public_key_pem=public_key, app_slug="chantbot")
+    sim.write_limits = [(1000, 60.0)]  # chantbot paces its own writes; this GitHub lets a run go at its pace
+    repo, owner = checkout.full_name, checkout.full_name.split("/")[0]
+    texts = {path: data.decode("utf-8") for path, data in checkout.files.items() if _is_text(data)}
+    sim.add_repo(repo, default_branch=checkout.branch, files=texts, collaborators=dict(PEOPLE))
+    if binaries := {path: data for path, data in checkout.files.items() if path not in texts}:
+        sim.push(repo, checkout.branch, dict(binaries), user=owner, message="Binary files")
+    sim.add_installation(INSTALLATION, owner, [repo])
+    for title, body, label in history:
+        sim.add_issue(repo, title=title, body=body, user="someone", labels=[label], state="closed")
+    return sim
 
 
 def _access(user: str) -> str:

@@ -33,11 +33,13 @@ REPRODUCE_CALC = [{"name": "read_file", "input": {"path": "calc.py"}},
                   {"name": "submit", "fill_text": "mean([1, 2]) returns 1; the new test expects 1.5."}]
 
 
-def git_repository(path: Path, files: dict[str, str]) -> Path:
-    """A new git repository at `path` with `files` committed on main."""
-    for name, text in files.items():
+def git_repository(path: Path, files: dict[str, str | bytes], links: dict[str, str] | None = None) -> Path:
+    """A new git repository at `path` with `files` (and symbolic links) committed on main."""
+    for name, data in files.items():
         (path / name).parent.mkdir(parents=True, exist_ok=True)
-        (path / name).write_text(text, encoding="utf-8")
+        (path / name).write_bytes(data.encode() if isinstance(data, str) else data)
+    for name, to in (links or {}).items():
+        (path / name).symlink_to(to)
     for command in (["init", "-q", "-b", "main"], ["add", "-A"],
                     ["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "start"]):
         subprocess.run(["git", "-C", str(path), *command], check=True, capture_output=True)
@@ -139,8 +141,11 @@ async def test_no_ci_runs_nothing_of_the_repository_and_the_pushed_reproduction_
     assert "  CI on " not in text and "waiting for CI" in text
 
 
+LOGO = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\xff\xfe"
+
+
 async def test_without_a_key_the_stage_says_it_needs_a_model_and_its_pending_spec_is_in_out(tmp_path):
-    repo = git_repository(tmp_path / "calc", CALC)
+    repo = git_repository(tmp_path / "calc", {**CALC, "docs/logo.png": LOGO}, links={"docs/calc.py": "../calc.py"})
     history = tmp_path / "history.jsonl"
     history.write_text('{"title": "mean() crashes on an empty list", "body": "ZeroDivisionError", "label": "bug"}\n'
                        '{"title": "Add a median()", "body": "It would be nice to have median.", '
@@ -157,6 +162,8 @@ async def test_without_a_key_the_stage_says_it_needs_a_model_and_its_pending_spe
     assert len(pending) == 1 and "prompt: reproduce" in pending[0].read_text()
     assert offline.framed(pending[0].read_text().rstrip("\n")) in text  # the spec's contents, not only its path
     assert "#3 'mean() drops the fraction'" in text  # the two history issues came first
+    assert "4 files of main" in text and "left out: docs/calc.py (a symbolic link)" in text
+    assert (target / "docs" / "logo.png").read_bytes() == LOGO  # binary files go through unchanged
 
 
 @needs_chant
