@@ -337,6 +337,8 @@ class Session:
         await self.sim.deliver(self.url, SECRET, "issue_comment",
                                self.sim.comment_payload("created", self.repo, self.number, made["id"]))
         await self.settle()
+        if reactions := self.sim.reactions(int(made["id"])):
+            self.say(f"reactions to it: {', '.join(reactions)}")
         self.show_changes()
 
     def show_changes(self) -> None:
