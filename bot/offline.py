@@ -1,5 +1,4 @@
-"""chantbot on this machine against the built-in GitHub simulator: starting it, waiting for it, and showing what
-people would see (shared by `python -m bot demo` and `python -m bot try`)."""
+"""chantbot in this process against the built-in simulator, for `demo` and `try`: start it, wait, show comments."""
 
 from __future__ import annotations
 

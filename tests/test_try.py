@@ -240,3 +240,18 @@ def test_the_guides_example_on_the_demo_repository_prints_what_the_guide_shows(t
             missing.append(line)
     assert not missing, "the guide shows lines `try` does not print (in this order):\n" + "\n".join(missing)
     assert "<!-- chantbot:" not in "\n".join(printed)
+
+
+@pytest.mark.parametrize("body, shown", [
+    ("<!-- chantbot:triage -->\nThanks!\n", "Thanks!\n"),
+    ("a <!-- chantbot:reply-1-ab --> b", "a  b"),
+    ("kept <!-- a person's comment --> and <!-- chantbot:unterminated", "kept <!-- a person's comment --> and "
+                                                                        "<!-- chantbot:unterminated"),
+])
+def test_hidden_markers_are_removed_and_nothing_else(body, shown):
+    assert offline.unmarked(body) == shown
+
+
+def test_a_held_diff_is_shown_open():
+    body = "<!-- chantbot:workflow -->\nHeld.\n\n<details><summary>The diff: 1 file</summary>\n\n+x\n\n</details>\n"
+    assert offline.unfolded(body) == "Held.\n\n▾ The diff: 1 file\n\n\n+x"
