@@ -18,6 +18,7 @@ from typing import Any, Mapping, TextIO
 
 from bot import offline, workflow
 from bot.runtime import Runtime
+from bot.stages.state import Phase
 from bot.settings import Settings, SettingsError, from_env
 from chantbot_sim.github import GitHubSimulator, app_key_pair
 
@@ -360,6 +361,26 @@ class Session:
     async def started(self, stage: str) -> bool:
         return any(run.stage == stage for run in await self.runtime.store.runs_for_issue(self.repo, self.number))
 
+    async def waiting(self) -> list[str]:
+        """What the issue's unfinished runs wait for, e.g. "reproduce: held for a maintainer's `/ok-to-test`"."""
+        return [f"{run.stage}: " + ("held for a maintainer's `/ok-to-test`" if run.data.get("phase") == Phase.HELD
+                                    else "waiting for CI")
+                for run in await self.runtime.store.runs_for_issue(self.repo, self.number)
+                if run.status == "waiting_ci"]
+
+    async def start_stages(self, stages: list[str]) -> None:
+        """The maintainer's command for each stage, in order: skipped when the stage already started on its own,
+        and stopped while a run waits for a person or for CI (a later stage would be refused meanwhile)."""
+        for at, stage in enumerate(stages):
+            if waits := await self.waiting():
+                self.say(offline.rule(f"{'; '.join(waits)}: {MAINTAINER} does not start {', '.join(stages[at:])} "
+                                      f"meanwhile (--interactive lets you comment as anyone)"))
+                return
+            if await self.started(stage):
+                self.say(offline.rule(f"{stage}: already started on its own; {MAINTAINER} need not ask for it"))
+                continue
+            await self.comment(MAINTAINER, f"/{workflow.stage(stage).command}")
+
 
 async def run(args: argparse.Namespace, *, env: Mapping[str, str] | None = None, out: TextIO | None = None,
               stdin: TextIO | None = None) -> int:
@@ -409,12 +430,7 @@ async def run(args: argparse.Namespace, *, env: Mapping[str, str] | None = None,
                     "repositories_added": [{"full_name": repo}], "sender": {"login": MAINTAINER, "type": "User"}})
                 await offline.idle(runtime, STAGE_TIMEOUT)
                 await session.open_issue(title, body, reporter)
-                for stage in stages:
-                    if await session.started(stage):
-                        session.say(offline.rule(f"{stage}: already started on its own; {MAINTAINER} need not "
-                                                 f"ask for it"))
-                        continue
-                    await session.comment(MAINTAINER, f"/{workflow.stage(stage).command}")
+                await session.start_stages(stages)
                 if args.interactive:
                     await _interact(session, stdin)
                 await _report(session, checkout, settings)

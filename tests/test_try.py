@@ -111,12 +111,15 @@ async def test_an_outsiders_issue_is_held_until_a_maintainer_says_ok_to_test(tmp
     text, target = await run_try(
         tmp_path, repo, "--title", "mean() drops the fraction",
         "--body-file", body_file(tmp_path, "`mean([1, 2])` returns 1, expected 1.5. Python 3.11, calc 0.1."),
-        "--stages", "reproduce", "--interactive", env={"ANTHROPIC_API_KEY": "test", **NO_SANDBOX}, stdin=stdin)
+        "--stages", "reproduce,implement", "--interactive", env={"ANTHROPIC_API_KEY": "test", **NO_SANDBOX},
+        stdin=stdin)
 
     assert "local/calc" in text and "3 files of main" in text
     assert "opened by outsider (no access)" in text
     held, released = text.split("maint (maintain access) comments '/ok-to-test'")
     assert "assert mean([1, 2]) == 1.5" in held  # the held diff, printed for the maintainer to read
+    assert ("reproduce: held for a maintainer's `/ok-to-test`: maint does not start implement meanwhile" in held
+            and "comments '/implement'" not in text)  # a command the wait would refuse is not made
     refused = held.split("outsider (no access) comments '/ok-to-test'")[1]
     assert "Not run: only people with write access and above may run `/ok-to-test`" in refused
     assert "not understood: 'nonsense'" in released
