@@ -393,6 +393,8 @@ async def run(args: argparse.Namespace, *, env: Mapping[str, str] | None = None,
         return 0
     if not args.title or not args.body_file:
         raise TryError("try needs the issue: --title TITLE --body-file FILE")
+    if args.body_file == "-" and args.interactive:
+        raise TryError("--interactive reads commands from standard input, so --body-file cannot be - there")
     if not args.ci_timeout > 0:
         raise TryError("--ci-timeout must be a positive number of seconds")
     stages = parse_stages(args.stages)
