@@ -366,6 +366,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(tryout.run(args))
         except tryout.TryError as exc:
             raise fail(str(exc)) from None
+        except KeyboardInterrupt:
+            print("chantbot: try interrupted; the simulated repository's final state was not written out",
+                  file=sys.stderr)
+            return 130
     if args.command == "register":
         from bot import register
 

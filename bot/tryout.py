@@ -11,6 +11,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -501,8 +502,9 @@ def _introduce(session: Session, checkout: Checkout, settings: Settings, sandbox
 async def _interact(session: Session, stdin: TextIO) -> None:
     session.say(offline.rule("interactive: `as NAME: TEXT` comments TEXT as NAME (maint, writer, outsider or "
                              "anyone); `quit` ends"))
+    lines = _reading(stdin)
     while True:
-        line = await asyncio.to_thread(stdin.readline, MAX_COMMAND)
+        line = await lines.get()
         if not line or line.strip() in ("quit", "exit"):
             return
         text = line.strip()
@@ -514,6 +516,25 @@ async def _interact(session: Session, stdin: TextIO) -> None:
                         f"or `quit`")
             continue
         await session.comment(found[1], text[found.end():].strip().replace("\\n", "\n"))
+
+
+def _reading(stdin: TextIO) -> "asyncio.Queue[str]":
+    """The lines of `stdin` as a thread reads them ("" at the end). The thread is a daemon, so a person's Ctrl-C
+    ends `try` even while it waits for their next line."""
+    loop, lines = asyncio.get_running_loop(), asyncio.Queue()  # type: ignore[var-annotated]
+
+    def read() -> None:
+        while True:
+            line = stdin.readline(MAX_COMMAND)
+            try:
+                loop.call_soon_threadsafe(lines.put_nowait, line)
+            except RuntimeError:  # the loop has closed: try has ended
+                return
+            if not line:
+                return
+
+    threading.Thread(target=read, name="try-stdin", daemon=True).start()
+    return lines
 
 
 async def _report(session: Session, checkout: Checkout, settings: Settings) -> None:

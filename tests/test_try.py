@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import re
 import shlex
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -258,3 +261,27 @@ def test_hidden_markers_are_removed_and_nothing_else(body, shown):
 def test_a_held_diff_is_shown_open():
     body = "<!-- chantbot:workflow -->\nHeld.\n\n<details><summary>The diff: 1 file</summary>\n\n+x\n\n</details>\n"
     assert offline.unfolded(body) == "Held.\n\n▾ The diff: 1 file\n\n\n+x"
+
+
+def test_ctrl_c_while_waiting_for_a_command_ends_try_with_one_line(tmp_path):
+    repo = git_repository(tmp_path / "calc", CALC)
+    reading, writing = os.pipe()  # a person who has not typed yet
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")} | NO_SANDBOX
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "try", str(repo), "--title", "t", "--body-file", body_file(tmp_path, "b"),
+         "--interactive"], stdin=reading, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        printed = b""
+        while b"interactive:" not in printed:
+            chunk = process.stdout.read1(65536)
+            assert chunk, process.stderr.read().decode()
+            printed += chunk
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 130
+        assert process.stderr.read().decode().splitlines()[-1] == (
+            "chantbot: try interrupted; the simulated repository's final state was not written out")
+    finally:
+        process.kill()
+        os.close(writing)
+        os.close(reading)
