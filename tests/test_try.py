@@ -285,3 +285,18 @@ def test_ctrl_c_while_waiting_for_a_command_ends_try_with_one_line(tmp_path):
         process.kill()
         os.close(writing)
         os.close(reading)
+
+
+async def test_a_clone_is_read_from_its_default_branch_under_origins_name(tmp_path):
+    upstream = git_repository(tmp_path / "upstream", CALC)
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(upstream), str(clone)], check=True, capture_output=True)
+    for command in (["remote", "set-url", "origin", "git@github.com:acme/calc.git"], ["checkout", "-q", "-b", "wip"],
+                    ["rm", "-q", "calc.py"], ["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q",
+                                              "-m", "work in progress"]):
+        subprocess.run(["git", "-C", str(clone), *command], check=True, capture_output=True)
+    text, target = await run_try(tmp_path, clone, "--title", "t", "--body-file", body_file(tmp_path, "b"),
+                                 env=NO_SANDBOX)
+    assert f"chantbot try: {clone} as acme/calc in the built-in GitHub simulator" in text
+    assert "3 files of main" in text and "(refs/heads/main)" in text  # not the branch checked out
+    assert (target / "calc.py").read_text() == CALC["calc.py"]
