@@ -1,4 +1,4 @@
-"""Command line: `python -m bot serve|web|worker|migrate|demo|eval|register|receive`. Settings are read here, once."""
+"""Command line: `python -m bot serve|web|worker|migrate|demo|try|eval|register|receive`. Settings are read here, once."""
 
 from __future__ import annotations
 
@@ -310,6 +310,11 @@ def build_parser() -> argparse.ArgumentParser:
                       "<!-- /demo:NAME -->) of a Markdown page, or of every page in a folder, from this run, with "
                       "spec ids, commit SHAs and times fixed; a new file gets every section. `make guide` refreshes "
                       "docs/guides/oss-maintainer-workflow/ this way")
+    from bot import tryout
+
+    tryout.add_arguments(sub.add_parser(
+        "try", help="chantbot on your own repository (a local clone) and an issue text, offline",
+        description=tryout.DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter))
     evaluate = sub.add_parser("eval", help="measure a triager on labelled issues (precision, recall, F1)",
                               description="Measure a triager (the local one, or Claude with ANTHROPIC_API_KEY) on "
                               "labelled issues: precision, recall and F1 per category, the confusion matrix, "
@@ -353,6 +358,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(demo.run(quiet=args.quiet, api_key=os.environ.get("ANTHROPIC_API_KEY"),
                                     specs_out=args.specs_out, example_out=args.example_out,
                                     sandbox=os.environ.get("CHANTBOT_SANDBOX")))
+    if args.command == "try":
+        from bot import tryout
+
+        setup_logging("text")
+        logging.getLogger().setLevel(logging.WARNING)
+        try:
+            return asyncio.run(tryout.run(args))
+        except tryout.TryError as exc:
+            raise fail(str(exc)) from None
+        except KeyboardInterrupt:
+            print("chantbot: try interrupted; the simulated repository's final state was not written out",
+                  file=sys.stderr)
+            return 130
     if args.command == "register":
         from bot import register
 

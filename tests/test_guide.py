@@ -30,7 +30,7 @@ from bot.markdown import CodeSpans
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs" / "guides" / "oss-maintainer-workflow"
 PAGES = ("index.md", "01-triage.md", "02-reproduction.md", "03-research.md", "04-implementation.md", "05-review.md",
-         "06-documentation.md", "07-release.md", "08-advanced.md", "09-example.md")
+         "06-documentation.md", "07-release.md", "08-advanced.md", "09-example.md", "10-try.md")
 REGENERATE = "make guide  (or: .venv/bin/python -m bot demo --quiet --example-out docs/guides/oss-maintainer-workflow)"
 TOOLS = ROOT.parent / "shared" / "tools" / "chant"
 CHANT, CHECK = TOOLS / "chant", TOOLS / "check.sh"
