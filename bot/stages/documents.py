@@ -148,7 +148,7 @@ def criteria(stage: str, data: dict[str, Any], facts: Facts, output: str | None)
         "commits": ", ".join(code(c[:12]) for c in facts.commits),
         "reproduction": ", ".join(code(p) for p in facts.reproduction),
         "sandbox": line(facts.verdict, 300) if facts.verdict else "",
-        "ci": line(facts.ci, 200),
+        "ci": line(facts.ci, 200) if facts.ci else "",
         "evidence": str(len(facts.evidence)), "evidence_found": str(sum(1 for _, _, ok in facts.evidence if ok)),
         "approaches": str(len(data.get("approaches") or [])), "findings": str(len(data.get("findings") or [])),
         "pull": facts.pull or "(none)",

@@ -577,7 +577,7 @@ async def _publish(s: Step) -> None:
                  len(changes), ", ".join(s.state.shapers))
         if s.stage.judge != "fix" and (s.state.verdict is not None or s.stage.judge == "done"):
             # judged already (or nothing to judge): the stage is done, and the next one may read what is held
-            await complete(s, _verdict_outcome(s), "held until a maintainer's `/ok-to-test`")
+            await complete(s, _verdict_outcome(s))  # its line says it is held, while it is
         else:
             s.state.waiting_since = s.ctx.clock()
             await s.go(Phase.HELD)
@@ -724,8 +724,9 @@ async def ok_to_test(ctx: Context, gh: GitHubAPI, repo: str, number: int, actor:
         if s.state.end is None:  # a held implementation completes once CI has judged it
             s.state.waited += ctx.clock() - (s.state.waiting_since or ctx.clock())
             await wait_for_ci(s, sha)
-        else:
+        else:  # done already: its spec records the commit, its line who released it
             s.state.reason = f"released by {actor} with `/ok-to-test`: the repository's CI runs on {sha[:7]}"
+            await _write_spec(s, status=s.state.end.value)
             await s.save(waiting_sha=None)
     await progress.refresh(ctx, gh, repo, number, config)
     if not pushed:

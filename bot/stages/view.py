@@ -11,7 +11,8 @@ from bot.workflow import BY_NAME
 WORKFLOW_MARKER = "<!-- chantbot:workflow -->"
 REVIEW_MARKER = "<!-- chantbot:review -->"
 INTRO = ("**chantbot workflow** for this issue: each stage is a chant spec; code goes to one branch and draft pull "
-         "request, and the repository's own CI judges it. Nothing is merged without a person.")
+         "request, where the repository's own CI judges it (code for an issue that someone without write access "
+         "shaped first waits for a maintainer). Nothing is merged without a person.")
 APPROVAL_NOTE = ("Merging is yours: chantbot never merges or approves. Make the commit status `chantbot/approval` a "
                  "required check in the default branch's protection rule, with the chantbot App as its source, so "
                  "that only a change a maintainer approved with `/approve` can be merged; chantbot passes it on "
@@ -79,7 +80,8 @@ def held_block(batches: Sequence[dict]) -> str:
     in full, older ones by their files when the comment has no room for them)."""
     if not batches:
         return ""
-    parts = [f"**Held for a maintainer's `/ok-to-test`** ({len(batches)} batch(es)): code an agent wrote for an issue "
+    count = "1 batch" if len(batches) == 1 else f"{len(batches)} batches"
+    parts = [f"**Held for a maintainer's `/ok-to-test`** ({count}): code an agent wrote for an issue "
              "that someone without write access shaped. Nothing of it is on a branch and no CI has run it. Read "
              "the diff, then comment `/ok-to-test` to push it to the issue's branch and draft pull request."]
     room = HELD_LIMIT
