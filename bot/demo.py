@@ -22,6 +22,7 @@ from aiohttp import web
 
 from bot import example, specs, workflow
 from bot.example import Section
+from bot.offline import idle as _idle, rule as _rule
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.stages.state import ACTIVE, Phase, RunState
@@ -93,18 +94,6 @@ CASES = [
 ]
 
 
-async def _idle(runtime: Runtime, timeout: float = 60.0) -> None:
-    """Until no job runs or is due within a minute (a stage's CI timeout waits far in the future)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        depth = await runtime.store.queue_depth()
-        due = await runtime.store.next_due()
-        if not depth.get("running") and (due is None or due > time.time() + 60):
-            return
-        await asyncio.sleep(0.1)
-    raise RuntimeError("chantbot did not finish within the demo's time")
-
-
 async def _settle(sim: GitHubSimulator, runtime: Runtime, number: int, timeout: float) -> None:
     """Until the issue's stage runs have ended: CI done, webhooks delivered, chantbot idle."""
     deadline = time.monotonic() + timeout
@@ -125,10 +114,6 @@ def _moving(run: Run) -> bool:
     if run.status not in ACTIVE:
         return False
     return RunState.load(run.data).phase is not Phase.HELD
-
-
-def _rule(title: str) -> str:
-    return f"\n{'=' * 100}\n{title}\n{'=' * 100}"
 
 
 _MARKER = re.compile(r"<!-- chantbot:[\w.:-]{1,100} -->\n?")  # chantbot's hidden markers: GitHub does not show them
