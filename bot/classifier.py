@@ -1,11 +1,12 @@
-"""The local triager: learns issue categories from the repository's closed issues (NB-SVM), with built-in rules."""
+"""The local triager: learns issue categories from the repository's closed issues, with built-in rules."""
 
 from __future__ import annotations
 
 import itertools
 import math
+import random
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from typing import Any, Iterable, Sequence
 
 from bot import textmodel
@@ -19,12 +20,23 @@ __all__ = ["LocalTriager", "rules_only", "missing_information", "likely_duplicat
 LEARNABLE = ("bug", "feature", "documentation", "question")
 FORMAT = "chantbot-local-triager/2"
 CONFIDENCE_SCALE = 2.0  # one-vs-rest margins to a softmax: held-out log-loss is lowest near this scale
+BLEND = 0.3  # the bag of words' share of the probabilities; the n-grams' is the rest (cross-validated)
+TITLE_WEIGHT = 4  # a title says more about the kind of issue than any one body line
+MAX_CODE_WORDS = 200  # words kept of one code block
+EPOCHS = 6
+RATE = 1.0
 RULE_MARGIN = 3.0  # rule score a category without enough history needs to win over the learned model
 
+_TOKEN = re.compile(r"[a-z][a-z0-9_+#']*|\d+(?:\.\d+)+|\d+|[?!]")
+_URL = re.compile(r"https?://\S+|www\.\S+")
+# Line anchors are followed by `[ \t]`, never `\s`: `^\s*` would run on across blank lines from every line start.
+_CHECKBOX = re.compile(r"^[ \t]*[-*][ \t]*\[[ xX]\]", re.M)
 _TRACE = re.compile(r"traceback \(most recent call last\)|^[ \t]+at [\w.$<>]+\(|exception|error:|segmentation fault|"
                     r"stack ?trace|panic", re.I | re.M)
 
 # Built-in cues: (pattern, weight, what to call it in a rationale). A title match counts twice.
+_STOP = frozenset("a an the of to in on for and or is it this that be with as at by i we you".split())
+
 _CUES: dict[str, tuple[tuple[re.Pattern[str], float, str], ...]] = {
     category: tuple((re.compile(pattern, re.I), weight, name) for pattern, weight, name in cues)
     for category, cues in {
@@ -91,9 +103,58 @@ _SUMMARY_LEAD = {"bug": "Bug report", "feature": "Feature request", "documentati
                  "question": "Question", "duplicate": "Likely duplicate"}
 
 
-def features(title: str, body: str) -> set[str]:
-    """What the learned model reads of an issue: word n-grams of title and body start, the title's characters."""
-    return textmodel.ngrams(title, body)
+def _words(text: str) -> list[str]:
+    tokens = []
+    for token in _TOKEN.findall(text.lower()):
+        if token[0].isdigit():
+            token = "<ver>" if "." in token else "<num>"
+        tokens.append(token.strip("'"))
+    return [t for t in tokens if t]
+
+
+def _grams(tokens: list[str], prefix: str) -> list[str]:
+    return [prefix + t for t in tokens if t not in _STOP] + [f"{prefix}{a}_{b}" for a, b in zip(tokens, tokens[1:])]
+
+
+def features(title: str, body: str) -> Counter[str]:
+    """Word unigrams and bigrams of title (weighted up) and body, plus Markdown structure cues.
+
+    Issue templates are kept as features: their headings, comments and checklists say a lot about the kind
+    of issue. Code is reduced to a marker, its language, a stack-trace marker and its first words.
+    """
+    feats: Counter[str] = Counter()
+    title_words = _words(title[:MAX_TITLE])
+    for feat in _grams(title_words, "t:"):
+        feats[feat] += TITLE_WEIGHT
+    feats.update(_grams(title_words, ""))
+    doc = split_markdown((body or "")[:MAX_BODY])
+    for comment in doc.comments:
+        feats.update("c:" + w for w in _words(comment) if w not in _STOP)
+    for info, code in doc.code:
+        feats["<code>"] += 1
+        if info:
+            feats[f"<lang:{info[:12]}>"] += 1
+        if _TRACE.search(code):
+            feats["<trace>"] += 1
+        feats.update("k:" + w for w in _words(code)[:MAX_CODE_WORDS] if w not in _STOP)
+    prose = _URL.sub(" <url> ", doc.prose)
+    if _TRACE.search(prose):
+        feats["<trace-any>"] += 1
+    feats.update("h:" + "_".join(_words(heading)[:6]) for heading in doc.headings)
+    if _CHECKBOX.search(prose):
+        feats["<checklist>"] += 1
+    body_words = _words(prose)
+    feats.update(_grams(body_words, ""))
+    if len(body_words) < 15:
+        feats["<short-body>"] += 1
+    return feats
+
+
+def _vector(feats: Counter[str]) -> dict[str, float]:
+    """Log-scaled counts, unit length."""
+    scaled = {f: 1.0 + math.log(n) for f, n in feats.items()}
+    norm = math.sqrt(sum(v * v for v in scaled.values())) or 1.0
+    return {f: v / norm for f, v in scaled.items()}
 
 
 def _softmax(scores: list[float]) -> list[float]:
@@ -101,6 +162,32 @@ def _softmax(scores: list[float]) -> list[float]:
     exps = [math.exp(s - top) for s in scores]
     total = sum(exps)
     return [e / total for e in exps]
+
+
+def _train(vectors: list[dict[str, float]], labels: list[int], k: int, seed: int = 0) -> dict[str, list[float]]:
+    """Multinomial logistic regression by averaged stochastic gradient descent."""
+    weights: defaultdict[str, list[float]] = defaultdict(lambda: [0.0] * k)
+    lagged: defaultdict[str, list[float]] = defaultdict(lambda: [0.0] * k)  # step-weighted updates, for averaging
+    order = list(range(len(vectors)))
+    rng = random.Random(seed)
+    step = 1
+    for _ in range(EPOCHS):
+        rng.shuffle(order)
+        for i in order:
+            rows = [(weights[f], lagged[f], v) for f, v in vectors[i].items()]
+            scores = [0.0] * k
+            for w, _, v in rows:
+                for c in range(k):
+                    scores[c] += w[c] * v
+            grad = _softmax(scores)
+            grad[labels[i]] -= 1.0
+            for w, u, v in rows:
+                for c in range(k):
+                    g = RATE * grad[c] * v
+                    w[c] -= g
+                    u[c] -= step * g
+            step += 1
+    return {f: [w[c] - lagged[f][c] / step for c in range(k)] for f, w in weights.items()}
 
 
 def rule_scores(title: str, body: str) -> tuple[dict[str, float], dict[str, list[str]]]:
@@ -126,8 +213,10 @@ def rule_scores(title: str, body: str) -> tuple[dict[str, float], dict[str, list
 class LocalTriager:
     """Classifies and assesses issues without a language model."""
 
-    def __init__(self, model: textmodel.LinearModel | None = None, trained_on: int = 0) -> None:
-        self.model = model
+    def __init__(self, model: textmodel.LinearModel | None = None, words: dict[str, list[float]] | None = None,
+                 trained_on: int = 0) -> None:
+        self.model = model  # NB-SVM over the raw text's word n-grams
+        self.words = words or {}  # logistic regression over a Markdown-aware bag of words, same classes
         self.trained_on = trained_on
 
     @property
@@ -144,15 +233,27 @@ class LocalTriager:
         if len(classes) < 2:
             return cls()
         rows = [row for row in rows if row[2] in classes]
-        model = textmodel.train([features(t, b) for t, b, _ in rows], [c for _, _, c in rows], classes)
-        return cls(model, len(rows))
+        model = textmodel.train([textmodel.ngrams(t, b) for t, b, _ in rows], [c for _, _, c in rows], classes)
+        feats = [features(t, b) for t, b, _ in rows]
+        weights = _train([_vector(f) for f in feats], [classes.index(c) for _, _, c in rows], len(classes))
+        seen = Counter(f for doc in feats for f in doc)
+        # A feature seen in one issue only cannot generalise; dropping it keeps the stored model small.
+        words = {f: [round(x, 4) for x in w] for f, w in weights.items() if seen[f] >= 2}
+        return cls(model, words, len(rows))
 
     def probabilities(self, title: str, body: str) -> dict[str, float]:
-        """The learned model's probability of each learned category (empty without history)."""
+        """The learned models' probability of each learned category (empty without history)."""
         if not self.model:
             return {}
-        scores = self.model.scores(features(title, body))
-        return dict(zip(self.classes, _softmax([CONFIDENCE_SCALE * x for x in scores])))
+        ngrams = _softmax([CONFIDENCE_SCALE * x for x in self.model.scores(textmodel.ngrams(title, body))])
+        scores = [0.0] * len(self.classes)
+        for f, v in _vector(features(title, body)).items():
+            w = self.words.get(f)
+            if w:
+                for c, x in enumerate(w):
+                    scores[c] += x * v
+        bag = _softmax(scores)
+        return {c: BLEND * b + (1 - BLEND) * n for c, b, n in zip(self.classes, bag, ngrams)}
 
     def _decide(self, title: str, body: str) -> tuple[str, float, str]:
         """(category, confidence, what decided it): the learned model, or the rules for unlearned categories."""
@@ -205,7 +306,7 @@ class LocalTriager:
         """A JSON-serialisable form of the model, to store it."""
         model = self.model or textmodel.LinearModel((), {}, ())
         return {"format": FORMAT, "classes": list(model.classes), "trained_on": self.trained_on,
-                "bias": list(model.bias), "weights": model.weights}
+                "bias": list(model.bias), "ngrams": model.weights, "words": self.words}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "LocalTriager":
@@ -215,14 +316,15 @@ class LocalTriager:
         try:
             classes = tuple(str(c) for c in data.get("classes") or ())
             bias = tuple(float(x) for x in data.get("bias") or ())
-            weights = {str(f): [float(x) for x in w] for f, w in (data.get("weights") or {}).items()}
+            ngrams, words = ({str(f): [float(x) for x in w] for f, w in (data.get(key) or {}).items()}
+                             for key in ("ngrams", "words"))
             trained_on = int(data.get("trained_on", 0))
         except (TypeError, ValueError, AttributeError) as exc:
             raise ValueError("unreadable local triager model") from exc
         if len(classes) == 1 or any(c not in LEARNABLE for c in classes) or len(bias) != len(classes) or \
-                any(len(w) != len(classes) for w in weights.values()):
+                any(len(w) != len(classes) for w in [*ngrams.values(), *words.values()]):
             raise ValueError("inconsistent local triager model")
-        return cls(textmodel.LinearModel(classes, weights, bias) if classes else None, trained_on)
+        return cls(textmodel.LinearModel(classes, ngrams, bias) if classes else None, words, trained_on)
 
 
 def security_report(issue: IssueText, category: str) -> bool:
