@@ -61,7 +61,7 @@ def make(unit: str | tuple[str, str], size: int) -> str:
 
 def targets() -> dict[str, Callable[[str], object]]:
     """Each function that reads untrusted text, called the way chantbot calls it."""
-    from bot import classifier, questions, sanitize, specs
+    from bot import classifier, questions, sanitize, similarity, specs
     from bot.assessment import Assessment
     from bot.issuetext import Candidate, IssueText
     from bot.commands import parser, registry
@@ -100,7 +100,7 @@ def targets() -> dict[str, Callable[[str], object]]:
     found["classifier.rule_scores"] = lambda t: classifier.rule_scores(t[:256], t)
     found["classifier.assess"] = lambda t: triager.assess(issue(t), [Candidate(8, t[:256], t)])
     found["classifier.summary"] = lambda t: classifier.summary(t, "bug")
-    found["classifier.related"] = lambda t: classifier.related(issue(t), [Candidate(8, t[:256], t)] * 5)
+    found["similarity.candidates"] = lambda t: similarity.candidates(issue(t), [Candidate(8, t[:256], t[:1000])] * 30)
     from bot import comment
 
     found["comment.triage_comment"] = lambda t: comment.triage_comment(

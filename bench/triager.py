@@ -42,9 +42,9 @@ def main(argv: list[str] | None = None) -> int:
                                                                  k=options.folds, seed=options.seed),
                "now": evaluate.cross_validate(rows, classifier.LocalTriager.from_history, k=options.folds,
                                               seed=options.seed)}
+    per_fold = len(rows) * (options.folds - 1) // options.folds
     print(f"{options.dataset.name}: {len(rows)} issues, {options.folds} folds stratified by label and repository, "
-          f"seed {options.seed}; mean ± std over the folds; training on {len(rows) * (options.folds - 1) // options.folds}"
-          " issues a fold\n")
+          f"seed {options.seed}; mean ± std over the folds; training on {per_fold} issues a fold\n")
     print(evaluate.format_cv(columns))
 
     history = [(r["title"], r["body"], r["label"]) for r in rows]

@@ -289,7 +289,8 @@ class LocalTriager:
                 category="duplicate", recommendation="defer", summary=summary(issue.title, "duplicate"),
                 priority=priority, severity=severity, completeness=completeness(issue, missing),
                 duplicate_of=original.number, triager="local", security=security,
-                rationale=f"Its title and description nearly match #{original.number}.")
+                rationale=f"Its title and description nearly match #{original.number}"
+                          + (f" (similarity {original.score:.2f})." if original.score else "."))
         questions = tuple(question for _, question in missing)[:MAX_QUESTIONS]
         rationale = f"Classified as {category} ({confidence:.0%}) from {decided_by}"
         if impact:
@@ -420,13 +421,3 @@ def likely_duplicate(issue: IssueText, candidates: Sequence[Candidate]) -> Candi
                 best = key
     return best[2] if best else None
 
-
-def related(issue: IssueText, candidates: Sequence[Candidate], *, minimum: float = 0.25) -> list[Candidate]:
-    """The full-text candidates worth weighing as duplicates: their title shares enough words with the issue's.
-
-    Full-text search matches on any shared word; passing weak matches on would cost tokens and
-    invite false duplicates.
-    """
-    title = {w for (w,) in _shingles(issue.title[:MAX_TITLE], 1) if len(w) > 2}
-    return [c for c in candidates if c.number != issue.number
-            and _jaccard(title, {w for (w,) in _shingles(c.title[:MAX_TITLE], 1) if len(w) > 2}) >= minimum]

@@ -13,10 +13,9 @@ from typing import Any
 from gidgethub.abc import GitHubAPI
 
 from bot import comment as comments
-from bot import issueops, jobs, labels, prompts, specs, workflow
+from bot import issueops, jobs, labels, prompts, similarity, specs, workflow
 from bot.assessment import Assessment, Suggestion, settle
 from bot.issuetext import Candidate, IssueText
-from bot.classifier import related
 from bot.commands import registry
 from bot.context import Context
 from bot.repoconfig import RepoConfig
@@ -51,8 +50,9 @@ async def assess(ctx: Context, gh: GitHubAPI, repo: str, issue: IssueText,
                  config: RepoConfig) -> tuple[Assessment, list[Candidate], list[str]]:
     """Claude when a key is set, the local triager otherwise or when Claude fails; with the candidates,
     and what is wrong with the repository's prompt override."""
-    found = await ctx.store.similar_issues(repo, f"{issue.title}\n{issue.body}", exclude=issue.number)
-    candidates = related(issue, found)
+    found = await ctx.store.similar_issues(repo, f"{issue.title}\n{issue.body}", exclude=issue.number,
+                                          limit=similarity.POOL)
+    candidates = await asyncio.to_thread(similarity.candidates, issue, found)
     problems: list[str] = []
     if ctx.llm is not None:
         from bot.modelcalls import LLMUnavailable
