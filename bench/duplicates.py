@@ -101,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         rows_by_repo[str(row.get("repo", ""))].append(row)
     detectors = {
         f"full text + title words (at {BASELINE})": (5, baseline_classifier(BASELINE).related),
-        f"full text + similarity >= {options.minimum:g}": (
-            similarity.POOL, lambda issue, found: similarity.rank(issue, found, minimum=options.minimum)),
+        f"full text + title words or similarity >= {options.minimum:g}": (
+            similarity.POOL, lambda issue, found: similarity.candidates(issue, found, minimum=options.minimum)),
     }
     result = asyncio.run(measure(rows_by_repo, detectors))
     width = max(len(name) for name in detectors) + 2

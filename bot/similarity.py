@@ -59,7 +59,8 @@ def _title_words(title: str) -> set[str]:
     return {w for w in _WORD.findall((title or "")[:TITLE_CHARS].lower()) if len(w) > 2}
 
 
-def candidates(issue: IssueText, found: Sequence[Candidate], *, limit: int = LIMIT) -> list[Candidate]:
+def candidates(issue: IssueText, found: Sequence[Candidate], *, minimum: float = MINIMUM,
+               limit: int = LIMIT) -> list[Candidate]:
     """The full-text candidates worth weighing as duplicates, most similar first: those whose title shares
     enough words with the issue's, and those whose text reads alike though their title is worded otherwise.
 
@@ -73,4 +74,4 @@ def candidates(issue: IssueText, found: Sequence[Candidate], *, limit: int = LIM
         return bool(title and other) and len(title & other) / len(title | other) >= TITLE_OVERLAP
 
     return [c for c in rank(issue, found, minimum=0.0, limit=len(found))
-            if c.score >= MINIMUM or shares_title(c)][:limit]
+            if c.score >= minimum or shares_title(c)][:limit]
