@@ -33,10 +33,9 @@ _URL = re.compile(r"https?://\S+|www\.\S+")
 _CHECKBOX = re.compile(r"^[ \t]*[-*][ \t]*\[[ xX]\]", re.M)
 _TRACE = re.compile(r"traceback \(most recent call last\)|^[ \t]+at [\w.$<>]+\(|exception|error:|segmentation fault|"
                     r"stack ?trace|panic", re.I | re.M)
-
-# Built-in cues: (pattern, weight, what to call it in a rationale). A title match counts twice.
 _STOP = frozenset("a an the of to in on for and or is it this that be with as at by i we you".split())
 
+# Built-in cues: (pattern, weight, what to call it in a rationale). A title match counts twice.
 _CUES: dict[str, tuple[tuple[re.Pattern[str], float, str], ...]] = {
     category: tuple((re.compile(pattern, re.I), weight, name) for pattern, weight, name in cues)
     for category, cues in {
