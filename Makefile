@@ -38,7 +38,8 @@ bench: $(STAMP)
 	$(PY) bench/drain.py
 
 eval: $(STAMP)
-	$(PY) bench/eval_split.py
+	$(PY) bench/triager.py
+	$(PY) bench/duplicates.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist *.egg-info chantbot.db chantbot.db-wal chantbot.db-shm

@@ -62,7 +62,7 @@ def make(unit: str | tuple[str, str], size: int) -> str:
 
 def targets() -> dict[str, Callable[[str], object]]:
     """Each function that reads untrusted text, called the way chantbot calls it."""
-    from bot import classifier, questions, sanitize, specs
+    from bot import classifier, questions, sanitize, similarity, specs, textmodel
     from bot.assessment import Assessment
     from bot.issuetext import Candidate, IssueText
     from bot.commands import parser, registry
@@ -99,9 +99,10 @@ def targets() -> dict[str, Callable[[str], object]]:
     found["questions.completeness"] = lambda t: questions.completeness(issue(t), [])
     found["classifier.features"] = lambda t: classifier.features(t[:256], t)
     found["classifier.rule_scores"] = lambda t: classifier.rule_scores(t[:256], t)
+    found["textmodel.ngrams"] = lambda t: textmodel.ngrams(t[:256], t)
     found["classifier.assess"] = lambda t: triager.assess(issue(t), [Candidate(8, t[:256], t)])
     found["classifier.summary"] = lambda t: classifier.summary(t, "bug")
-    found["classifier.related"] = lambda t: classifier.related(issue(t), [Candidate(8, t[:256], t)] * 5)
+    found["similarity.candidates"] = lambda t: similarity.candidates(issue(t), [Candidate(8, t[:256], t[:1000])] * 30)
     from bot import comment
 
     found["comment.triage_comment"] = lambda t: comment.triage_comment(

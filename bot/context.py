@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
@@ -16,6 +18,25 @@ from bot.store import Store
 
 if TYPE_CHECKING:
     from bot.llm import ClaudeTriager
+
+log = logging.getLogger(__name__)
+
+TRIAGER_KEY = "local-triager"  # repo_meta key of the learned model and the history size it learned from
+
+
+def _fresh(trained: int, size: int) -> bool:
+    """Whether a model learned from `trained` labelled issues still serves a history of `size`."""
+    return trained == size or size < trained * 1.1 + 5
+
+
+def _stored(value: str) -> tuple[int, LocalTriager]:
+    data = json.loads(value)
+    return int(data["history"]), LocalTriager.from_dict(data["model"])
+
+
+def _learn(history: list[tuple[str, str, str]], size: int) -> tuple[LocalTriager, str]:
+    triager = LocalTriager.from_history(history)
+    return triager, json.dumps({"history": size, "model": triager.to_dict()}, separators=(",", ":"))
 
 
 @dataclass
@@ -36,13 +57,27 @@ class Context:
     _triagers: dict[str, tuple[int, LocalTriager]] = field(default_factory=dict)
 
     async def local_triager(self, repo: str) -> LocalTriager:
-        """The repository's local triager, rebuilt when its labelled history has grown."""
+        """The repository's local triager: learned once its labelled history has grown by a tenth, and stored,
+        so that a restart reads what it learned instead of learning again."""
         size = await self.store.history_size(repo)
         cached = self._triagers.get(repo)
-        if cached and (cached[0] == size or size < cached[0] * 1.1 + 5):
+        if cached and _fresh(cached[0], size):
             return cached[1]
-        # Training is seconds of pure Python on a large history: a thread keeps the event loop answering.
-        triager = await asyncio.to_thread(LocalTriager.from_history, await self.store.history(repo)) if size \
-            else rules_only()
+        if not size:
+            self._triagers[repo] = (0, rules_only())
+            return self._triagers[repo][1]
+        if cached is None and (value := await self.store.repo_meta(repo, TRIAGER_KEY)):
+            try:
+                # Reading and training are seconds of pure Python on a large history: a thread keeps the
+                # event loop answering.
+                trained, triager = await asyncio.to_thread(_stored, value)
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("%s: the stored local triager is unusable (%s); learning again", repo, exc)
+            else:
+                if _fresh(trained, size):
+                    self._triagers[repo] = (trained, triager)
+                    return triager
+        triager, value = await asyncio.to_thread(_learn, await self.store.history(repo), size)
+        await self.store.set_repo_meta(repo, TRIAGER_KEY, value)
         self._triagers[repo] = (size, triager)
         return triager

@@ -1,4 +1,4 @@
-"""`python -m bot eval`: a triager's precision, recall and F1 on labelled issues, with its tokens and cost."""
+"""`python -m bot eval`: a triager's precision, recall and F1 on labelled issues (or cross-validated), with its cost."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import argparse
 import asyncio
 import inspect
 import json
+import random
+import statistics
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Protocol, Sequence
 
 from bot import prompts
 from bot.assessment import CATEGORIES, COMPLETENESS, PRIORITIES, RECOMMENDATIONS, SEVERITIES
@@ -102,6 +104,108 @@ def score(truth: Sequence[str], predicted: Sequence[str]) -> Report:
     )
 
 
+class Classifier(Protocol):
+    def classify(self, title: str, body: str) -> tuple[str, float]: ...
+
+
+Learner = Callable[[list[tuple[str, str, str]]], Classifier]  # (title, body, label) of the training issues
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One held-out fold: its report, each repository's, and the time to learn and to classify."""
+
+    report: Report
+    by_repository: dict[str, Report]
+    train_seconds: float
+    classify_seconds: float  # per issue
+
+
+def folds(rows: Sequence[dict], k: int, seed: int = 0) -> list[list[dict]]:
+    """`k` folds stratified by label and repository: each (repository, label) group, ordered by id and shuffled
+    with `seed`, is dealt out in turn, so every fold holds a k-th of each."""
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for row in sorted(rows, key=lambda r: (str(r.get("id", "")), r["title"], r["body"])):
+        groups[str(row.get("repo", "")), row["label"]].append(row)
+    rng = random.Random(seed)
+    dealt: list[list[dict]] = [[] for _ in range(k)]
+    for key in sorted(groups):
+        group = groups[key]
+        rng.shuffle(group)
+        for i, row in enumerate(group):
+            dealt[i % k].append(row)
+    return dealt
+
+
+def by_repository(rows: Sequence[dict], predicted: Sequence[str]) -> dict[str, Report]:
+    """The report of each repository's issues (rows without `repo` are left out)."""
+    truth: dict[str, list[str]] = defaultdict(list)
+    guesses: dict[str, list[str]] = defaultdict(list)
+    for row, guess in zip(rows, predicted):
+        if row.get("repo"):
+            truth[row["repo"]].append(row["label"])
+            guesses[row["repo"]].append(guess)
+    return {repo: score(truth[repo], guesses[repo]) for repo in sorted(truth)}
+
+
+def held_out(train: Sequence[dict], test: Sequence[dict], learn: Learner) -> tuple[list[str], Fold]:
+    """Learn from `train`, classify `test`: the predictions and their scores."""
+    started = time.perf_counter()
+    classifier = learn([(r["title"], r["body"], r["label"]) for r in train])
+    trained = time.perf_counter()
+    predicted = [classifier.classify(r["title"], r["body"])[0] for r in test]
+    per_issue = (time.perf_counter() - trained) / max(1, len(test))
+    return predicted, Fold(score([r["label"] for r in test], predicted), by_repository(test, predicted),
+                           trained - started, per_issue)
+
+
+def cross_validate(rows: Sequence[dict], learn: Learner, *, k: int = 5, seed: int = 0) -> list[Fold]:
+    """Each of the `folds` held out once, learning from the others."""
+    dealt = folds(rows, k, seed)
+    return [held_out([r for j, fold in enumerate(dealt) if j != i for r in fold], dealt[i], learn)[1]
+            for i in range(k)]
+
+
+def _spread(values: Sequence[float]) -> str:
+    return f"{statistics.fmean(values):.3f} ± {statistics.pstdev(values):.3f}"
+
+
+def cv_rows(results: Sequence[Fold]) -> list[tuple[str, str]]:
+    """(what, mean ± std over the folds): macro-F1, accuracy, each category's F1, each repository's macro-F1,
+    and the time to learn and to classify an issue."""
+    lines = [("macro-F1", _spread([f.report.macro_f1 for f in results])),
+             ("accuracy", _spread([f.report.accuracy for f in results]))]
+    labels = [c.label for c in results[0].report.classes]
+    lines += [(f"F1 {label}", _spread([next((c.f1 for c in f.report.classes if c.label == label), 0.0)
+                                       for f in results])) for label in labels]
+    lines += [(f"macro-F1 {repo}", _spread([f.by_repository[repo].macro_f1 for f in results]))
+              for repo in results[0].by_repository]
+    lines += [("training (s)", f"{statistics.fmean(f.train_seconds for f in results):.2f}"),
+              ("per issue (ms)", f"{statistics.fmean(f.classify_seconds for f in results) * 1000:.2f}")]
+    return lines
+
+
+def format_cv(columns: dict[str, Sequence[Fold]]) -> str:
+    """Cross-validation results side by side, one column per triager, mean ± std over the folds."""
+    tables = {name: dict(cv_rows(results)) for name, results in columns.items()}
+    keys = list(dict.fromkeys(key for table in tables.values() for key in table))
+    width = max(len(key) for key in keys) + 2
+    cell = max([16, *(len(name) + 2 for name in tables)])
+    lines = [f"{'':<{width}}" + "".join(f"{name:>{cell}}" for name in tables)]
+    lines += [f"{key:<{width}}" + "".join(f"{table.get(key, '-'):>{cell}}" for table in tables.values())
+              for key in keys]
+    return "\n".join(lines)
+
+
+def format_repositories(reports: dict[str, Report]) -> list[str]:
+    """One line for each repository: macro-F1, accuracy, issues."""
+    if not reports:
+        return []
+    width = max(len(repo) for repo in reports) + 2
+    return [f"{'repository':<{width}}{'macro-F1':>10}{'accuracy':>10}{'issues':>10}"] + [
+        f"{repo:<{width}}{r.macro_f1:>10.3f}{r.accuracy:>10.3f}{r.total:>10}" for repo, r in reports.items()]
+
+
 def format_report(report: Report, *, usage_lines: Sequence[str] = ()) -> str:
     """The report as a plain text table, followed by `usage_lines`."""
     width = max([len("macro-F1"), *(len(label) for label in report.labels)]) + 2
@@ -129,6 +233,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="which triager to measure (default: llm when ANTHROPIC_API_KEY is set, else local)")
     parser.add_argument("--model", help="Claude model for --triager llm (default: BOT_MODEL or chantbot's default)")
     parser.add_argument("--limit", type=int, help="measure only the first N issues")
+    parser.add_argument("--cv", type=int, metavar="K", help="cross-validate the local triager over FILE in K folds "
+                        "(stratified by label and repository), then hold out the first fold as a train/test split")
+    parser.add_argument("--seed", type=int, default=0, help="the folds' shuffle (default 0)")
     parser.add_argument("--price-in", type=float, help="USD per million input tokens (default: the model's list "
                         "price in chantbot's table)")
     parser.add_argument("--price-out", type=float, help="USD per million output tokens (default: the model's list "
@@ -231,6 +338,26 @@ async def _llm(rows: list[dict], args: argparse.Namespace, key: str) -> tuple[li
     return predicted, lines
 
 
+def _cross_validation(rows: list[dict], args: argparse.Namespace) -> int:
+    """Cross-validate the local triager over `rows`, then report its first fold as a train/test split."""
+    k = args.cv
+    if not 2 <= k <= len(rows):
+        print(f"error: --cv needs between 2 and {len(rows)} folds")
+        return 2
+    results = cross_validate(rows, LocalTriager.from_history, k=k, seed=args.seed)
+    print(f"cross-validation: {k} folds of {args.file.name} ({len(rows)} issues), stratified by label and "
+          f"repository, seed {args.seed}; mean ± std over the folds\n")
+    print(format_cv({"local triager": results}))
+    first = results[0]
+    print(f"\ntrain/test split: fold 1 held out ({first.report.total} issues), learned from the other "
+          f"{k - 1} folds ({len(rows) - first.report.total} issues)\n")
+    print(format_report(first.report, usage_lines=[
+        f"training time: {first.train_seconds:.2f} s", f"time per issue: {first.classify_seconds * 1000:.2f} ms"]))
+    if first.by_repository:
+        print("\n" + "\n".join(format_repositories(first.by_repository)))
+    return 0
+
+
 async def run(args: argparse.Namespace) -> int:
     """Measure the chosen triager on `args.file`, print the report; 0, or 2 on unusable input."""
     key = getattr(args, "api_key", None)
@@ -246,6 +373,11 @@ async def run(args: argparse.Namespace) -> int:
     if not rows:
         print(f"error: {args.file} holds no labelled issues")
         return 2
+    if getattr(args, "cv", None) is not None:
+        if choice == "llm" or train is not None:
+            print("error: --cv measures the local triager, learning from FILE itself (no --train, no --triager llm)")
+            return 2
+        return _cross_validation(rows, args)
     if choice == "llm":
         if not key:
             print("error: --triager llm needs ANTHROPIC_API_KEY")
@@ -254,4 +386,6 @@ async def run(args: argparse.Namespace) -> int:
     else:
         predicted, lines = _local(rows, train)
     print(format_report(score([r["label"] for r in rows], predicted), usage_lines=lines))
+    if repositories := by_repository(rows, predicted):
+        print("\n" + "\n".join(format_repositories(repositories)))
     return 0

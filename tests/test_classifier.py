@@ -10,7 +10,10 @@ import pytest
 from bot.assessment import CATEGORIES, COMPLETENESS, MAX_QUESTIONS, PRIORITIES, RECOMMENDATIONS, SEVERITIES
 from bot.issuetext import Candidate, IssueText
 from bot.classifier import LocalTriager, likely_duplicate, missing_information, rules_only
+from bot.context import TRIAGER_KEY, Context
 from bot.questions import bounded
+from tests.conftest import ManualClock
+from tests.databases import opened
 
 URL = "https://github.com/acme/widgets/issues/{}"
 THINGS = ("the exporter", "the settings page", "the CLI", "the sync service", "the plugin loader", "the importer")
@@ -181,3 +184,32 @@ def test_answers_are_bounded_latest_first():
     many = replace(issue("Broken", "x"), answers=tuple(f"answer {i} " + "y" * 3000 for i in range(20)))
     kept = bounded(many).answers
     assert kept[-1].startswith("answer 19") and sum(map(len, kept)) <= 8000 and len(kept) <= 10
+
+
+async def test_what_the_triager_learned_is_stored_and_read_back_after_a_restart(database_url):
+    """A restart reads the repository's stored model instead of learning again."""
+    repo = "acme/widgets"
+    store = await opened(database_url, ManualClock())
+    try:
+        for number, (title, body, category) in enumerate(HISTORY, 1):
+            await store.index_issue(repo, number, title, body, "closed", category)
+        first = await Context(store=store, github=None, settings=None, metrics=None).local_triager(repo)
+        assert set(first.classes) == {"bug", "feature", "question", "documentation"}
+        stored = json.loads(await store.repo_meta(repo, TRIAGER_KEY))
+        assert stored["history"] == len(HISTORY)
+        assert LocalTriager.from_dict(stored["model"]).to_dict() == first.to_dict()
+
+        # What another process learned from other labels (bugs called features): a restart uses it as stored.
+        swapped = {"bug": "feature", "feature": "bug"}
+        other = LocalTriager.from_history([(t, b, swapped.get(c, c)) for t, b, c in HISTORY])
+        await store.set_repo_meta(repo, TRIAGER_KEY, json.dumps({"history": len(HISTORY), "model": other.to_dict()}))
+        restarted = await Context(store=store, github=None, settings=None, metrics=None).local_triager(repo)
+        assert restarted.classify(*OBVIOUS[0][:2])[0] == "feature"
+
+        # An unreadable stored model is learned again.
+        await store.set_repo_meta(repo, TRIAGER_KEY, "{not json")
+        relearned = await Context(store=store, github=None, settings=None, metrics=None).local_triager(repo)
+        assert relearned.classify(*OBVIOUS[0][:2])[0] == "bug"
+        assert json.loads(await store.repo_meta(repo, TRIAGER_KEY))["history"] == len(HISTORY)
+    finally:
+        await store.close()

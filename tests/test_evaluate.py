@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from bot.evaluate import DatasetError, add_arguments, format_report, load_jsonl, run, score
+from bot.classifier import LocalTriager
+from bot.evaluate import DatasetError, add_arguments, cross_validate, folds, format_report, load_jsonl, run, score
 
 ISSUES = [
     {"title": "Crash on startup", "body": "It crashes:\n```\nTraceback (most recent call last):\nKeyError\n```",
@@ -107,3 +109,56 @@ async def test_run_llm_prints_tokens_cost_and_misses(tmp_path, capsys, fake_llm,
     assert "tokens per issue:" in out and "cache share:" in out and "cost per issue: $" in out
     assert "unavailable: 1 of 6 issues" in out
     assert "(none)" in out  # the miss is a column of the confusion matrix
+
+
+def labelled(repos: int = 2, per_label: int = 10) -> list[dict]:
+    """Issues of `repos` repositories, `per_label` of each label in each."""
+    kinds = {"bug": ("crashes with a traceback", "Traceback (most recent call last): KeyError"),
+             "feature": ("would be nice to support", "Please add an option, it would be great."),
+             "question": ("how do I configure it?", "Is there a way to set this? I could not find it.")}
+    return [{"id": f"{repo}-{label}-{i}", "repo": f"acme/repo{repo}", "title": f"Widget {i} {title}",
+             "body": f"{body} (widget {i})", "label": label}
+            for repo in range(repos) for label, (title, body) in kinds.items() for i in range(per_label)]
+
+
+def test_folds_are_stratified_by_label_and_repository_and_reproducible():
+    rows = labelled(repos=3, per_label=10)
+    dealt = folds(rows, 5, seed=0)
+    assert sorted(r["id"] for fold in dealt for r in fold) == sorted(r["id"] for r in rows)
+    for fold in dealt:
+        assert set(Counter((r["repo"], r["label"]) for r in fold).values()) == {2}
+    assert [[r["id"] for r in f] for f in folds(list(reversed(rows)), 5, seed=0)] == [[r["id"] for r in f]
+                                                                                     for f in dealt]
+    assert [[r["id"] for r in f] for f in folds(rows, 5, seed=1)] != [[r["id"] for r in f] for f in dealt]
+
+
+def test_cross_validation_scores_every_fold_per_category_and_repository():
+    results = cross_validate(labelled(), LocalTriager.from_history, k=5)
+    assert len(results) == 5
+    for fold in results:
+        assert fold.report.total == 12 and fold.report.macro_f1 == pytest.approx(1.0)
+        assert list(fold.by_repository) == ["acme/repo0", "acme/repo1"]
+        assert all(r.total == 6 for r in fold.by_repository.values())
+
+
+async def test_run_cv_prints_the_folds_and_a_train_test_split(tmp_path, capsys):
+    data = write(tmp_path / "issues.jsonl", labelled())
+    assert await run(arguments(str(data), "--cv", "5", "--triager", "local")) == 0
+    out = capsys.readouterr().out
+    assert "cross-validation: 5 folds of issues.jsonl (60 issues), stratified by label and repository, seed 0" in out
+    lines: dict[str, list[str]] = {}
+    for line in out.splitlines():
+        lines.setdefault(line.split("  ")[0], line.split())  # the first: the cross-validation's table
+    assert lines["macro-F1"][-3:] == ["1.000", "±", "0.000"]
+    assert lines["F1 question"][-3:] == ["1.000", "±", "0.000"]
+    assert lines["macro-F1 acme/repo1"][-3:] == ["1.000", "±", "0.000"]
+    assert "train/test split: fold 1 held out (12 issues), learned from the other 4 folds (48 issues)" in out
+    assert "confusion matrix" in out and lines["acme/repo0"][1:] == ["1.000", "1.000", "6"]
+
+
+async def test_run_cv_refuses_what_it_cannot_measure(tmp_path, capsys):
+    data = write(tmp_path / "issues.jsonl", labelled())
+    assert await run(arguments(str(data), "--cv", "1")) == 2
+    assert capsys.readouterr().out.startswith("error: --cv needs between 2 and 60 folds")
+    assert await run(arguments(str(data), "--cv", "5", "--train", str(data))) == 2
+    assert capsys.readouterr().out.startswith("error: --cv measures the local triager")

@@ -40,7 +40,8 @@ def gauntlet() -> str:
 @functools.lru_cache(maxsize=1)
 def functions() -> dict[str, Callable[[str], object]]:
     """Each function that reads untrusted text, called as chantbot calls it (text in every untrusted slot)."""
-    from bot import classifier, comment, llm, prompts, questions, repoconfig, deliveries, sanitize, specs, store
+    from bot import (classifier, comment, llm, prompts, questions, repoconfig, deliveries, sanitize, similarity, specs,
+                     store, textmodel)
     from bot import vulnreport
     from bot.assessment import Assessment
     from bot.issuetext import Candidate, IssueText
@@ -91,6 +92,8 @@ def functions() -> dict[str, Callable[[str], object]]:
                                                     for c in classifier.LEARNABLE],
         "questions.split_markdown": questions.split_markdown,
         "classifier.features": lambda t: classifier.features(t, t),
+        "textmodel.ngrams": lambda t: textmodel.ngrams(t, t),
+        "similarity.candidates": lambda t: similarity.candidates(issue(t), [Candidate(8, t[:256], t[:1000])] * 30),
         "classifier.rule_scores": lambda t: classifier.rule_scores(t, t),
         "classifier.assess": lambda t: triager.assess(issue(t), [Candidate(8, t, t)] * 5),
         "classifier.summary": lambda t: classifier.summary(t, "bug"),

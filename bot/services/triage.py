@@ -13,10 +13,9 @@ from typing import Any
 from gidgethub.abc import GitHubAPI
 
 from bot import comment as comments
-from bot import issueops, jobs, labels, prompts, specs, vulnreport, workflow
+from bot import issueops, jobs, labels, prompts, similarity, specs, vulnreport, workflow
 from bot.assessment import Assessment, Suggestion, settle
 from bot.issuetext import Candidate, IssueText
-from bot.classifier import related
 from bot.commands import registry
 from bot.context import Context
 from bot.repoconfig import RepoConfig
@@ -51,10 +50,11 @@ async def assess(ctx: Context, gh: GitHubAPI, repo: str, issue: IssueText, confi
                  installation_id: int = 0) -> tuple[Assessment, list[Candidate], list[str]]:
     """Claude when a key is set and the day's budget allows, the local triager otherwise or when Claude fails;
     with the candidates, and what is wrong with the repository's prompt override."""
-    found = await ctx.store.similar_issues(repo, f"{issue.title}\n{issue.body}", exclude=issue.number)
+    found = await ctx.store.similar_issues(repo, f"{issue.title}\n{issue.body}", exclude=issue.number,
+                                          limit=similarity.POOL)
     # A security report is nobody's duplicate candidate: its text reaches no prompt and no comment.
     found = [c for c in found if not (await ctx.store.issue_state(repo, c.number)).get("security")]
-    candidates = related(issue, found)
+    candidates = await asyncio.to_thread(similarity.candidates, issue, found)
     problems: list[str] = []
     if ctx.llm is not None and not await budget.available(ctx, installation_id, repo, config):
         log.warning("%s#%d: the day's model budget is spent (%s); using the local triager", repo, issue.number,
