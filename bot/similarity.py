@@ -12,7 +12,7 @@ from bot.issuetext import Candidate, IssueText
 
 TITLE_CHARS = 256
 BODY_CHARS = 1_000  # the store hands candidates' bodies cut to this
-POOL = 30  # full-text candidates weighed; a report in other words ranks lower in full-text search
+POOL = 8  # full-text candidates weighed; a report in other words ranks lower in full-text search
 MINIMUM = 0.1  # the similarity from which a candidate whose title shares few words is still worth weighing
 TITLE_OVERLAP = 0.25  # the share of title words in common that makes a candidate worth weighing at any similarity
 LIMIT = 5  # candidates handed on
