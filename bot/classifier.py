@@ -209,6 +209,13 @@ def rule_scores(title: str, body: str) -> tuple[dict[str, float], dict[str, list
     return scores, fired
 
 
+def _in_title(category: str, title: str) -> bool:
+    """Whether a built-in cue of `category` is in the title: where the learned model knows other categories, a
+    category it never saw takes an issue only on the reporter's own summary (a bug report that links to the
+    documentation names it in its body, a documentation report names it in its title)."""
+    return any(pattern.search((title or "")[:MAX_TITLE]) for pattern, _, _ in _CUES.get(category, ()))
+
+
 class LocalTriager:
     """Classifies and assesses issues without a language model."""
 
@@ -260,7 +267,7 @@ class LocalTriager:
         if len(probabilities) < len(LEARNABLE):
             scores, fired = rule_scores(title, body)
             top, second = sorted(LEARNABLE, key=scores.__getitem__, reverse=True)[:2]
-            if not probabilities or (top not in probabilities
+            if not probabilities or (top not in probabilities and _in_title(top, title)
                                      and scores[top] >= max(RULE_MARGIN, 1.5 * scores[second])):
                 if scores[top] == 0:
                     return "bug", 0.25, "no cue, so the default"

@@ -77,6 +77,9 @@ def test_a_thin_category_falls_back_to_the_rules():
     assert without_docs.classify("Typo in the documentation", "The docs are wrong about the flag.")[0] == \
         "documentation"
     assert without_docs.classify(*OBVIOUS[0][:2])[0] == "bug"
+    # The docs named only in the body: the category the model never saw does not take the issue.
+    assert without_docs.classify("save() with a relative path", "The documentation is wrong: the docs say save() "
+                                 "takes any path, but a relative one fails.")[0] != "documentation"
 
 
 def test_history_outside_the_vocabulary_is_ignored():
