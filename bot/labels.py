@@ -35,10 +35,6 @@ LOOKS: dict[tuple[str, str], tuple[str, str]] = {
     ("flags", "security"): ("ee0701", "A vulnerability reported in public: handle it privately"),
 }
 
-# Stage-family labels (keys) that say a gate was passed: chantbot sets them when the gate is passed (`approved`
-# when a maintainer runs `/approve`), never because someone named them. `in-review` is not one: it starts the review.
-GATE_LABELS = ("approved",)
-
 RECOMMENDATION_STAGE = {"close": "deferred", "defer": "deferred", "needs-info": "needs-info",
                         "needs-reproduction": "needs-reproduction", "ready-for-research": "ready-for-research"}
 
@@ -62,7 +58,7 @@ def look(config: RepoConfig, name: str) -> tuple[str, str]:
 
 def gate_label(config: RepoConfig, name: str) -> str | None:
     """The gate (its stage-family key) that the label `name` records, when `name` is one only chantbot sets."""
-    return next((key for key in GATE_LABELS if config.labels["stage"].get(key) == name), None)
+    return next((key for key in workflow.GATE_LABELS if config.labels["stage"].get(key) == name), None)
 
 
 def desired(assessment: Assessment, config: RepoConfig) -> dict[str, str]:

@@ -18,7 +18,8 @@ SUBMIT_TOOL = "submit"
 # The stage family of labels, in workflow order (keys; a repository may rename each label).
 STAGE_LABELS = ("needs-triage", "needs-info", "needs-reproduction", "ready-for-research", "deferred", "researched",
                 "ready-for-implementation", "in-review", "approved")
-# Stage-family labels that record a gate's decision: chantbot sets them, a person's `/label` does not.
+# Stage-family labels (keys) that say a gate was passed: chantbot sets them when the gate is passed (`approved`
+# when a maintainer runs `/approve`), never because someone named them. `in-review` is not one: it starts review.
 GATE_LABELS = ("approved",)
 
 # Flags: labels beside the stage that change how chantbot handles an issue (keys; each may be renamed).
