@@ -113,7 +113,7 @@ def _moving(run: Run) -> bool:
     """Whether a stage run will go on by itself: not ended, and not held for a maintainer's `/ok-to-test`."""
     if run.status not in ACTIVE:
         return False
-    return RunState.load(run.data).phase is not Phase.HELD
+    return RunState.of(run).phase is not Phase.HELD
 
 
 _MARKER = re.compile(r"<!-- chantbot:[\w.:-]{1,100} -->\n?")  # chantbot's hidden markers: GitHub does not show them

@@ -84,3 +84,22 @@ async def test_a_step_that_finds_its_run_changed_stores_nothing(world, fake_llm)
     answered = [m for m in RunState.load(run.data).messages if m["role"] == "assistant"]
     assert turns == len(answered)  # every stored turn is one conversation turn: no step stored a stale copy
     assert len(specs_of(bot.sim, n, "research")) == 1
+
+
+def test_a_checkpoint_stored_before_the_typed_state_is_read_by_its_store_status():
+    from bot.store import Run
+
+    issue = {"number": 3, "title": "t", "body": "b", "author": "a", "url": ""}
+    old = {"issue": issue, "spec_id": "s", "spec_path": "p", "turns": 2, "usd": 0.01, "state": "reproduced",
+           "messages": [{"role": "user", "content": "go"}, {"role": "assistant", "content": []}]}
+
+    def run(status: str, **data) -> Run:
+        return Run(1, REPO, 3, "reproduce", INSTALLATION, status, None, {**old, **data}, 1, 0.0, 0.0)
+
+    done = RunState.of(run("done"))
+    assert (done.end, done.phase, done.outcome, done.turns) == (End.COMPLETED, Phase.ENDED, "reproduced", 2)
+    assert RunState.of(run("done", effects_pending=True)).phase is Phase.EFFECTS
+    assert RunState.of(run("waiting_ci")).phase is Phase.CI
+    assert RunState.of(run("running")).phase is Phase.TOOLS  # the last stored turn is the model's
+    assert RunState.of(run("running", submission={"summary": "x"})).phase is Phase.JUDGE
+    assert RunState.of(run("failed")).status == "failed"

@@ -34,7 +34,7 @@ async def note(ctx: Context, repo: str, number: int, stage: str, state: str | No
 
 def row(run: Run, config: RepoConfig, number: int) -> view.Row:
     """One stage's line, from its latest run."""
-    state = RunState.load(run.data)
+    state = RunState.of(run)
     url = state.issue.get("url", "")
     links = []
     if state.spec_path:

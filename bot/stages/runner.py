@@ -210,7 +210,7 @@ async def cancel(ctx: Context, gh: GitHubAPI, repo: str, number: int, config: Re
     for run in await ctx.store.runs_for_issue(repo, number):
         if run.status not in ACTIVE:
             continue
-        state = RunState.load(run.data)
+        state = RunState.of(run)
         state.end, state.outcome, state.reason, state.finished = End.CANCELLED, "cancelled", reason, ctx.clock()
         state.phase = Phase.ENDED
         if await ctx.store.save_run(run, status=state.status, data=state.dump(), waiting_sha=None) is not None:
@@ -227,7 +227,7 @@ class Step:
 
     def __init__(self, ctx: Context, gh: GitHubAPI, run: Run, config: RepoConfig) -> None:
         self.ctx, self.gh, self.run, self.config = ctx, gh, run, config
-        self.state = RunState.load(run.data)
+        self.state = RunState.of(run)
         self.stage = workflow.stage(run.stage)
         self.settings = config.stage(run.stage)
 
@@ -295,7 +295,7 @@ async def _begin(s: Step) -> None:
     ctx, gh, repo, state = s.ctx, s.gh, s.repo, s.state
     branch, commit = await git.base_commit(gh, repo, s.number)
     chain = await _chain(ctx, repo, s.number, s.run.stage)
-    earlier = {r.stage: RunState.load(r.data) for r in await ctx.store.runs_for_issue(repo, s.number)
+    earlier = {r.stage: RunState.of(r) for r in await ctx.store.runs_for_issue(repo, s.number)
                if r.status == "done"}
     extra = ""
     if s.run.stage == "review":
@@ -328,7 +328,7 @@ async def _chain(ctx: Context, repo: str, number: int, stage: str) -> list[tuple
     """The earlier stages' write-ups (their latest finished runs), oldest first."""
     latest: dict[str, RunState] = {}
     for run in await ctx.store.runs_for_issue(repo, number):
-        state = RunState.load(run.data)
+        state = RunState.of(run)
         if run.status == "done" and run.stage != stage and state.submission is not None:
             latest[run.stage] = state
     order = list(workflow.CHAIN)
@@ -642,7 +642,7 @@ async def commit(s: Step, changes: dict[str, str]) -> str | None:
 
 async def ensure_pull(s: Step) -> None:
     repo = s.repo
-    fixes = any(r.stage == "implement" and RunState.load(r.data).commits
+    fixes = any(r.stage == "implement" and RunState.of(r).commits
                 for r in await s.ctx.store.runs_for_issue(repo, s.number)) or s.run.stage == "implement"
     links = await specchain.spec_links(s.ctx, repo, s.number, s.config, s.state.issue["url"])
     from bot.stages import view
@@ -845,7 +845,7 @@ async def _effects(s: Step) -> None:
 async def _next(s: Step) -> None:
     """The stage that follows on its own (research after a reproduction, review after implement, document after a
     review of a change in behaviour), when `auto` is on for it."""
-    implement = next((RunState.load(r.data) for r in reversed(await s.ctx.store.runs_for_issue(s.repo, s.number))
+    implement = next((RunState.of(r) for r in reversed(await s.ctx.store.runs_for_issue(s.repo, s.number))
                       if r.stage == "implement" and r.status == "done"), None)
     changed = results.behaviour_changed(implement.submission if implement else None, s.state.submission)
     follow = workflow.follow(s.run.stage, behaviour_changed=changed)

@@ -101,6 +101,16 @@ class RunState:
             values["end"] = End(values["end"])
         return cls(**values)
 
+    @classmethod
+    def of(cls, run: Any) -> "RunState":
+        """A stored run's state. A run stored before runs had a phase (an untyped checkpoint) is read by its
+        store status: ended runs keep how they ended, a run waiting for CI keeps waiting, and an unfinished one
+        goes on from its last stored turn."""
+        data = dict(run.data)
+        if "phase" not in data:
+            data.update(_legacy(run.status, data))
+        return cls.load(data)
+
     def dump(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["phase"] = self.phase.value
@@ -117,3 +127,21 @@ class RunState:
     @property
     def number(self) -> int:
         return int(self.issue["number"])
+
+
+def _legacy(status: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Phase, ending and pull request of a checkpoint written before the typed state (pure)."""
+    out: dict[str, Any] = {"outcome": str(data.get("state") or data.get("outcome") or ""),
+                           "pull": data.get("pull") if isinstance(data.get("pull"), dict) else {}}
+    ended = {"done": End.COMPLETED, "failed": End.FAILED, "cancelled": End.CANCELLED}.get(status)
+    if ended is not None:
+        out.update(end=ended.value, phase=(Phase.EFFECTS if data.get("effects_pending") else Phase.ENDED).value)
+    elif status == "waiting_ci":
+        out["phase"] = Phase.CI.value
+    elif status == "queued" or not data.get("messages"):
+        out["phase"] = Phase.START.value
+    elif data.get("submission") is not None:
+        out["phase"] = Phase.JUDGE.value
+    else:
+        out["phase"] = (Phase.TURN if data["messages"][-1].get("role") == "user" else Phase.TOOLS).value
+    return out
