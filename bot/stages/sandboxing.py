@@ -61,7 +61,7 @@ async def _setup(ctx: Context, gh: GitHubAPI, repo: str, config: RepoConfig) -> 
     if not command:
         return None, ""
     made = await ctx.sandbox.setup(snapshot.archive, command, timeout=_limits(config).timeout)
-    if made.status not in (0, None) or made.env is None and made.status != 0:
+    if made.status != 0:  # it failed, or was killed (no status)
         return None, f"the sandbox's setup (`sandbox.setup`) failed with status {made.status}: {made.output[-800:]}"
     return made, ""
 
