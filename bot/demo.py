@@ -22,7 +22,7 @@ from aiohttp import web
 
 from bot import example, specs, workflow
 from bot.example import Section
-from bot.offline import idle as _idle, rule as _rule
+from bot.offline import collapsed, idle as _idle, rule as _rule, unmarked
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.stages.state import ACTIVE, Phase, RunState
@@ -116,7 +116,6 @@ def _moving(run: Run) -> bool:
     return RunState.of(run).phase is not Phase.HELD
 
 
-_MARKER = re.compile(r"<!-- chantbot:[\w.:-]{1,100} -->\n?")  # chantbot's hidden markers: GitHub does not show them
 _LINK = re.compile(r"\[([^\]\n]{1,300})\]\((https?://[^)\s]{1,600})\)")
 _REPO_FILE = re.compile(r"https://github\.com/" + re.escape(REPO) + r"/(?:blob|tree)/[^/]{1,200}/(.{1,400})")
 
@@ -132,18 +131,17 @@ def _link_text(match: re.Match[str]) -> str:
 
 def _seen(body: str) -> str:
     """What a reader sees of chantbot's Markdown, offline: no hidden markers, links as their text (and file)."""
-    return _LINK.sub(_link_text, _MARKER.sub("", body))
+    return _LINK.sub(_link_text, unmarked(body))
 
 
 def _folded(body: str) -> str:
     """Markdown as GitHub first shows it: a collapsed section shows only its summary; no hidden markers."""
-    return re.sub(r"<details><summary>(.*?)</summary>.*?</details>", r"▸ \1 (collapsed)", _MARKER.sub("", body),
-                  flags=re.S).strip()
+    return collapsed(unmarked(body))
 
 
 def _collapsed(body: str) -> str:
     """A comment as GitHub first shows it, offline: collapsed sections, links as their text."""
-    return _folded(_seen(body))
+    return collapsed(_seen(body))
 
 
 def _expanded(body: str) -> str:
@@ -423,7 +421,7 @@ async def _example(sim: GitHubSimulator, runtime: Runtime, cases: list[int], n: 
             "walkthrough": Section("\n".join(walkthrough).strip("\n")),
             "triage-comment": Section(_folded(_triage_comment(sim, n)), "markdown")}
     for stage, comment in held.items():  # the workflow comment while the stage's commits were held, as posted
-        made[f"held-{stage}"] = Section(_MARKER.sub("", comment).strip(), "markdown")
+        made[f"held-{stage}"] = Section(unmarked(comment).strip(), "markdown")
     numbers = dict(zip((what for what, *_ in CASES), cases))
     for what, name, stage in (("a vague bug", "questions", None), ("a question", "question", None),
                               ("a documentation report", "documentation", "document"),
