@@ -15,7 +15,7 @@ from bot.context import Context
 from bot.repoconfig import RepoConfig
 from bot.sandbox import Limits, Setup, TestRun
 from bot.specbranch import head_of
-from bot.stages import git, verdicts
+from bot.stages import verdicts
 from bot.stages.state import RunState
 from bot.stages.tools import Result, Workspace, check_path
 
@@ -47,14 +47,17 @@ def _test_command(config: RepoConfig) -> str:
     return getattr(config, "sandbox_test", None) or sandboxes.DEFAULT_TEST
 
 
-async def _setup(ctx: Context, gh: GitHubAPI, repo: str, config: RepoConfig) -> tuple[Setup | None, str]:
+async def _setup(ctx: Context, gh: GitHubAPI, repo: str, state: RunState,
+                 config: RepoConfig) -> tuple[Setup | None, str]:
     """The repository's cached environment, made from its default branch's files once per dependency hash.
-    (None, why) when its setup failed: tests then run with chantbot's interpreter, and the answer says so."""
-    default = await git.default_branch(gh, repo)
-    commit = await head_of(gh, repo, default)
-    if commit is None:
-        return None, f"{repo} has no {default} branch"
-    snapshot = await ctx.snapshots.get(gh, repo, commit)
+    (None, why) when its setup failed: tests then run with chantbot's interpreter, and the answer says so.
+    The default branch's head is read once per run (`state.setup_commit`), not once per test run."""
+    if not state.setup_commit:
+        default = str((await ctx.repos.repository(gh, repo)).get("default_branch") or "main")
+        state.setup_commit = await head_of(gh, repo, default) or ""
+        if not state.setup_commit:
+            return None, f"{repo} has no {default} branch"
+    snapshot = await ctx.snapshots.get(gh, repo, state.setup_commit)
     command = getattr(config, "sandbox_setup", None)
     if command is None:
         command = sandboxes.default_setup(snapshot.files)
@@ -66,13 +69,11 @@ async def _setup(ctx: Context, gh: GitHubAPI, repo: str, config: RepoConfig) -> 
     return made, ""
 
 
-async def _run(ctx: Context, gh: GitHubAPI, repo: str, config: RepoConfig, workspace: Workspace, *,
-               paths: list[str], select: str | None = None, overlay: bool = True) -> tuple[TestRun, str]:
-    setup, problem = await _setup(ctx, gh, repo, config)
-    run = await ctx.sandbox.run_tests(workspace.snapshot.archive, workspace.overlay if overlay else {},
-                                      _test_command(config), paths=paths, select=select, setup=setup,
-                                      limits=_limits(config))
-    return run, problem
+async def _run(ctx: Context, config: RepoConfig, workspace: Workspace, setup: Setup | None, *,
+               paths: list[str], select: str | None = None, overlay: bool = True) -> TestRun:
+    return await ctx.sandbox.run_tests(workspace.snapshot.archive, workspace.overlay if overlay else {},
+                                       _test_command(config), paths=paths, select=select, setup=setup,
+                                       limits=_limits(config))
 
 
 async def run_tests_tool(ctx: Context, gh: GitHubAPI, repo: str, state: RunState, config: RepoConfig,
@@ -95,7 +96,8 @@ async def run_tests_tool(ctx: Context, gh: GitHubAPI, repo: str, state: RunState
     if state.test_runs >= most:
         return Result(f"this run has used its {most} run_tests calls (sandbox.runs); submit your result", True)
     state.test_runs += 1
-    run, problem = await _run(ctx, gh, repo, config, workspace, paths=[p.rstrip("/") for p in paths], select=select)
+    setup, problem = await _setup(ctx, gh, repo, state, config)
+    run = await _run(ctx, config, workspace, setup, paths=[p.rstrip("/") for p in paths], select=select)
     log.info("run_tests: %s#%d (%d of %d): exit %s, %d tests", repo, state.number, state.test_runs, most, run.status,
              len(run.outcomes))
     text = run.render()
@@ -107,16 +109,17 @@ async def judge(ctx: Context, gh: GitHubAPI, repo: str, state: RunState, config:
     """The sandbox's verdict on the run's writes: for a reproduction, the tests it added or changed; for a fix,
     the reproduction's tests and the whole suite against the suite on the base commit."""
     changed = sorted(workspace.changes())
+    setup, problem = await _setup(ctx, gh, repo, state, config)
     if kind == "reproduction":
-        run, problem = await _run(ctx, gh, repo, config, workspace, paths=changed)
+        run = await _run(ctx, config, workspace, setup, paths=changed)
         found = verdicts.reproduce(run, changed)
         return Judgement(found.kind, found.test, _line(found.line, problem), run.render())
     reproduction = [p for p in state.reproduction if workspace.text(p) is not None]
     repro_run = None
     if reproduction:
-        repro_run, _ = await _run(ctx, gh, repo, config, workspace, paths=reproduction)
-    suite, problem = await _run(ctx, gh, repo, config, workspace, paths=[])
-    base, _ = await _run(ctx, gh, repo, config, workspace, paths=[], overlay=False)
+        repro_run = await _run(ctx, config, workspace, setup, paths=reproduction)
+    suite = await _run(ctx, config, workspace, setup, paths=[])
+    base = await _run(ctx, config, workspace, setup, paths=[], overlay=False)
     found = verdicts.implement(repro_run if repro_run is not None else suite, suite, base)
     report = "\n\n".join(r.render(8000) for r in (repro_run, suite) if r is not None)
     return Judgement(found.kind, found.test, _line(found.line, problem), report)

@@ -74,6 +74,7 @@ class RunState:
     waiting_since: float | None = None
     llm_failures: int = 0
     test_runs: int = 0  # run_tests calls
+    setup_commit: str = ""  # the default branch's head whose files the sandbox's setup is made from
     # The sandbox's judgement of the writes.
     verdict: dict[str, Any] | None = None  # {"kind", "test", "line"}
     judge_rounds: int = 0  # submissions sent back to the agent after a failed verdict or failed checks
