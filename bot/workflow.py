@@ -73,9 +73,6 @@ def _items(limit: int = 600, most: int = 12) -> dict[str, Any]:
 
 MAX_FINDINGS = 5
 
-# How a run's result is judged: `done` (its submission is the result), `reproduction` (a test the run wrote must
-# fail for the reported reason), `fix` (the reproduction passes and nothing that passed before fails).
-JUDGES = ("done", "reproduction", "fix")
 
 
 @dataclass(frozen=True)
@@ -97,7 +94,9 @@ class Stage:
     caps: Caps = Caps()
     output: str | None = None  # its document, `.chant/research/<output>`; {n} is the issue number
     help: str = ""
-    judge: str = "done"  # one of JUDGES
+    # How its result is judged: `done` (its submission is the result), `reproduction` (a test the run wrote must
+    # fail for the reported reason), `fix` (the reproduction passes and nothing that passed before fails).
+    judge: str = "done"
     tests: bool = False  # its agent may run the repository's tests (in the sandbox)
     follows: tuple[tuple[str, str], ...] = ()  # (stage, when) started on success: when is `always` or `behaviour`
     # Its spec: the task, the acceptance criteria an agent ticks, chant's approval block.

@@ -20,7 +20,6 @@ DEPENDENCY_FILES = (
 MAX_MEMBERS = 200_000
 MAX_TREE_BYTES = 2 * 1024**3  # what one tarball may expand to
 MAX_PATH = 1024
-CHUNK = 1024 * 1024
 
 
 class TreeError(Exception):

@@ -46,7 +46,7 @@ def row(run: Run, config: RepoConfig, number: int) -> view.Row:
         links.append((f"PR #{state.pull['number']}", state.pull["url"]))
     if state.ci_url:
         links.append(("CI", state.ci_url))
-    held = view.held_detail(state.held, state.verdict) if state.held else ""
+    held = view.held_detail(state.verdict) if state.held else ""
     if state.end is None:
         if state.phase is Phase.HELD:
             label, detail = "held", held

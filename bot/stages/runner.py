@@ -53,8 +53,8 @@ def _rfc3339(ts: float) -> str:
     return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def issue_of(state: RunState) -> IssueText:
-    i = state.issue
+def issue_of(i: dict[str, Any]) -> IssueText:
+    """The issue a run reads (its `issue` record) as triage's type."""
     return IssueText(number=int(i["number"]), title=i["title"], body=i["body"], author=i["author"],
                      author_association=i.get("association", "NONE"), url=i["url"],
                      answers=tuple(i.get("answers") or ()))
@@ -133,7 +133,7 @@ async def start(ctx: Context, gh: GitHubAPI, *, repo: str, issue: dict[str, Any]
 async def _pending(ctx: Context, gh: GitHubAPI, repo: str, installation_id: int, config: RepoConfig,
                    data: dict[str, Any], stage: str, requested_by: str) -> str:
     """Without a model: the pending spec (and research's evidence dossier), for `chant work <id>`."""
-    issue = issue_of(RunState(issue=data, spec_id="", spec_path=""))
+    issue = issue_of(data)
     record, files = await specchain.pending_spec(ctx, gh, repo, issue, stage, config, requested_by=requested_by)
     what = ""
     if stage == "research":
@@ -312,13 +312,13 @@ async def _begin(s: Step) -> None:
     held = await hold.held_files(ctx, repo, s.number)  # a held reproduction is part of what later stages read
     if s.run.stage == "document":
         snapshot = await ctx.snapshots.get(gh, repo, commit)
-        issue = issue_of(state)
+        issue = issue_of(state.issue)
         state.tracks = await specchain.tracked(ctx, gh, repo, issue, exists=lambda p: p in snapshot.files)
     state.base = {"branch": branch, "commit": commit}
     state.overlay = dict(held)
     state.started = ctx.clock()
     state.model = s.config.model or ctx.settings.model
-    state.messages = [{"role": "user", "content": documents.context(s.run.stage, chain, issue_of(state), extra)}]
+    state.messages = [{"role": "user", "content": documents.context(s.run.stage, chain, issue_of(state.issue), extra)}]
     await _write_spec(s, status="in_progress")
     await s.go(Phase.TURN)
     await s.refresh()
@@ -879,7 +879,7 @@ async def _write_spec(s: Step, *, status: str, extra: dict[str, str] | None = No
         release_notes=documents.prose(submission.get("release_notes"), 2000)
         if "release_notes" in s.stage.output_fields and submission.get("release_notes") else None,
         tracks=tuple(state.tracks))
-    text = await specchain.stage_spec_text(ctx, s.repo, issue_of(state), stage, record, requested_by=state.requested_by,
+    text = await specchain.stage_spec_text(ctx, s.repo, issue_of(state.issue), stage, record, requested_by=state.requested_by,
                                            progress=progress_)
     state.spec_text = text
     await specchain.set_status(ctx, s.repo, s.number, record, status)

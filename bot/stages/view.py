@@ -67,7 +67,7 @@ def verdict_words(verdict: dict | None) -> str:
     return f"{safe_line(str(verdict.get('kind') or ''), 40)}{test}" + (f": {line}" if line else "")
 
 
-def held_detail(held: dict | None, verdict: dict | None) -> str:
+def held_detail(verdict: dict | None) -> str:
     """A held stage's line: why it waits, and the sandbox's verdict."""
     return f"held until a maintainer's `/ok-to-test` (the diff is below); the sandbox's verdict: {verdict_words(verdict)}"
 
