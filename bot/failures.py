@@ -104,7 +104,16 @@ def describe(exc: BaseException) -> str:
         return "chantbot could not reach GitHub (a network error or a timeout); this is usually temporary."
     if isinstance(exc, (sqlite3.Error, StoreError)):
         return "chantbot's database was not available; the operator's log has the details."
-    return "An internal error stopped chantbot; the operator's log has the details."
+    return INTERNAL
+
+
+INTERNAL = "An internal error stopped chantbot; the operator's log has the details."
+
+
+def is_internal(exc: BaseException) -> bool:
+    """Whether the failure is none of GitHub's, the network's or the database's: a bug, whose
+    traceback the operator's log needs."""
+    return describe(exc) == INTERNAL
 
 
 _HINTS_422 = {

@@ -129,7 +129,7 @@ class Runtime:
         self.ctx.repos.heads = lambda repo: store.repo_meta(repo, repository.DEFAULT_HEAD)
         self.worker = Worker(self.store, self.run_job, concurrency=self.settings.concurrency, metrics=self.metrics,
                              on_dead=self.report_dead, on_retry=self.report_delay, lease=self.job_lease,
-                             permanent=failures.is_permanent,
+                             permanent=failures.is_permanent, internal=failures.is_internal,
                              retention=Retention(self.settings.retention_days * DAY,
                                                  self.settings.dead_retention_days * DAY))
 

@@ -26,7 +26,7 @@ PRUNE_EVERY = 3600.0
 
 Runner = Callable[[Job], Awaitable[None]]
 Reporter = Callable[[Job, BaseException], Awaitable[None]]  # tells the issue a job failed
-Judge = Callable[[BaseException], bool]  # True when retrying cannot help
+Judge = Callable[[BaseException], bool]  # permanent: retrying cannot help; internal: a bug (log its traceback)
 
 
 @dataclass(frozen=True)
@@ -48,10 +48,11 @@ class Worker:
 
     def __init__(self, store: Store, run: Runner, *, concurrency: int, metrics: Metrics,
                  on_dead: Reporter | None = None, on_retry: Reporter | None = None,
-                 permanent: Judge = lambda exc: False, lease: float = LEASE, poll: float = 0.5,
+                 permanent: Judge = lambda exc: False, internal: Judge = lambda exc: True,
+                 lease: float = LEASE, poll: float = 0.5,
                  retention: Retention | None = None, prune_every: float = PRUNE_EVERY) -> None:
         self.store, self.run_job, self.concurrency, self.metrics = store, run, concurrency, metrics
-        self.on_dead, self.on_retry, self.permanent = on_dead, on_retry, permanent
+        self.on_dead, self.on_retry, self.permanent, self.internal = on_dead, on_retry, permanent, internal
         self.lease, self.poll = lease, poll
         self.retention, self.prune_every = retention, prune_every
         self._wake = asyncio.Event()
@@ -149,14 +150,15 @@ class Worker:
         error = f"{type(exc).__name__}: {exc}"[:500]
         delay = None if self.permanent(exc) else retry_delay(job.attempts)
         if delay is None:
-            log.error("job %s (%s) failed for good after %d attempt(s): %s", job.id, job.key, job.attempts, error)
+            log.error("job %s (%s) failed for good after %d attempt(s): %s", job.id, job.key, job.attempts, error,
+                      exc_info=exc if self.internal(exc) else None)
             await self.store.bury(job.id, error)
             self.metrics.jobs.labels(kind=job.kind, outcome="dead").inc()
             if self.on_dead:
                 await self._report(self.on_dead, job, exc)
             return
         log.warning("job %s (%s) attempt %d failed: %s; retrying in %.0f s", job.id, job.key, job.attempts,
-                    error, delay)
+                    error, delay, exc_info=exc if self.internal(exc) else None)
         await self.store.retry_later(job.id, error, delay)
         self.metrics.jobs.labels(kind=job.kind, outcome="retry").inc()
         if self.on_retry and job.attempts == 1:

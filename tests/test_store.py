@@ -260,7 +260,7 @@ async def test_a_deleted_issue_leaves_no_text_behind(store):
 async def test_the_probe_fails_when_the_store_cannot_write(store):
     assert await store.probe() is None and await store.ping()
     if isinstance(store, SqliteStore):
-        await store.call(lambda db: db.execute("PRAGMA query_only = ON"))
+        await store.call(lambda db: db.execute("PRAGMA query_only = ON").fetchall())
     else:
         await store.pool.execute("ALTER DATABASE " + store.test_url.rsplit("/", 1)[1]
                                  + " SET default_transaction_read_only = on")
@@ -268,6 +268,21 @@ async def test_the_probe_fails_when_the_store_cannot_write(store):
     problem = await store.probe()
     assert problem and "cannot write" in problem
     assert await store.ping()
+
+
+async def test_spec_files_wait_in_the_outbox_while_other_work_goes_on(store):
+    """Outbox writes run alongside everything else; on SQLite none hands a live cursor back to the
+    event loop (freeing one there races the store's thread: "bad parameter or other API misuse")."""
+    files = [{f"specs/{i}-{j}.md": "x" * 200 for j in range(2)} for i in range(60)]
+    await asyncio.gather(*(store.queue_files("o/r", 1, "chant-specs", f) for f in files),
+                         *(accept(store, f"d{i}", key=f"o/r#{i}") for i in range(60)))
+    pending = await store.pending_files("o/r")
+    assert len(pending) == 120
+    await store.mark_committed(f.id for f in pending)
+    assert await store.pending_files("o/r") == []
+    if isinstance(store, SqliteStore):
+        with pytest.raises(TypeError, match="cursor"):
+            await store.call(lambda db: db.execute("SELECT 1"))
 
 
 async def test_migrations_are_versioned_and_applied_once(store):

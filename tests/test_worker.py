@@ -1,16 +1,27 @@
 """The worker: a job killed mid-way is claimed again; failures retry, then are reported on the issue."""
 
 import asyncio
+import http
+import logging
+import sqlite3
 
 import pytest
 from gidgethub import BadRequest
 
+from bot import failures
 from bot.worker import retry_delay
 from tests.conftest import REPO, eventually
 
 
 def test_retry_schedule_ends_in_dead():
     assert [retry_delay(n) for n in range(1, 6)] == [2.0, 10.0, 30.0, 120.0, None]
+
+
+def test_only_a_bug_is_logged_with_its_traceback():
+    assert failures.is_internal(TypeError("a store call returned a cursor"))
+    assert not failures.is_internal(BadRequest(http.HTTPStatus.FORBIDDEN))
+    assert not failures.is_internal(asyncio.TimeoutError())
+    assert not failures.is_internal(sqlite3.OperationalError("database is locked"))
 
 
 async def stored_issue(bot, *, fail_status: int | None = None, times: int = 1, message: str | None = None) -> dict:
@@ -55,7 +66,8 @@ def failure_reports(bot, number: int) -> list[dict]:
     return [c for c in bot.bot_comments(number) if "chantbot:failure" in c["body"]]
 
 
-async def test_failed_job_marks_needs_triage_then_reports_what_failed_and_how_to_retry(start_bot):
+async def test_failed_job_marks_needs_triage_then_reports_what_failed_and_how_to_retry(start_bot, caplog):
+    caplog.set_level(logging.WARNING, logger="bot.worker")
     bot = await start_bot()
     runtime = bot.runtime
     issue = await stored_issue(bot, fail_status=403, times=100, message="Resource not accessible by integration")
@@ -69,6 +81,8 @@ async def test_failed_job_marks_needs_triage_then_reports_what_failed_and_how_to
     assert "/retriage" in body
     assert "read the issue (403 Forbidden)" in body and "permission" in body  # the step, and what to check
     assert "Resource not accessible" not in body and "BadRequest" not in body  # never the raw exception
+    logged = [r for r in caplog.records if r.name == "bot.worker"]
+    assert logged and not any(r.exc_info for r in logged)  # GitHub's refusal is no bug: no traceback
 
 
 def issue_reads(bot, number: int) -> int:

@@ -63,7 +63,12 @@ class SqliteStore:
         if self._thread is None or self._db is None:
             raise StoreError("the store is not open")
         db = self._db
-        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, db)
+        result = await asyncio.get_running_loop().run_in_executor(self._thread, fn, db)
+        if isinstance(result, sqlite3.Cursor):
+            # A cursor freed on this thread resets its statement while the store's thread is using
+            # the connection: SQLite answers that with "bad parameter or other API misuse".
+            raise TypeError("a store call returned a cursor; return its rows or its rowcount")
+        return result
 
     async def open(self) -> None:
         self._thread = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
@@ -393,7 +398,7 @@ class SqliteStore:
         """Files waiting to be committed to the specs branch (several issues' go into one commit)."""
         rows = [(repo, installation_id, branch, p, c) for p, c in files.items()]
         await self.call(lambda db: db.executemany("INSERT INTO outbox (repo, installation_id, branch, path, content) "
-                                                  "VALUES (?, ?, ?, ?, ?)", rows))
+                                                  "VALUES (?, ?, ?, ?, ?)", rows).rowcount)
 
     async def pending_files(self, repo: str) -> list[OutboxFile]:
         rows = await self._fetchall("SELECT id, path, content, branch FROM outbox WHERE repo = ? AND committed = 0 "
@@ -403,7 +408,7 @@ class SqliteStore:
     async def mark_committed(self, ids: Iterable[int]) -> None:
         rows = [(self.clock(), i) for i in ids]
         await self.call(lambda db: db.executemany("UPDATE outbox SET committed = 1, committed_at = ? WHERE id = ?",
-                                                  rows))
+                                                  rows).rowcount)
 
     # ------------------------------------------------------------------ stage runs and spend
     async def start_run(self, repo: str, number: int, stage: str, installation_id: int,
