@@ -137,6 +137,10 @@ async def test_state_and_repository_metadata(store):
     await store.save_issue_state("o/r", 1, {"comment_id": 7})
     await store.save_issue_state("o/r", 1, {"comment_id": 8})
     assert await store.issue_state("o/r", 1) == {"comment_id": 8}
+    await store.save_issue_state("o/r", 2, {"security": True})
+    await store.save_issue_state("x/y", 3, {"security": True})
+    assert await store.issue_states("o/r", [3, 2, 1, 1]) == {1: {"comment_id": 8}, 2: {"security": True}}
+    assert await store.issue_states("o/r", []) == {}
     assert await store.repo_meta("o/r", "indexed") is None
     await store.set_repo_meta("o/r", "indexed", "3")
     assert await store.repo_meta("o/r", "indexed") == "3"

@@ -53,7 +53,8 @@ async def assess(ctx: Context, gh: GitHubAPI, repo: str, issue: IssueText, confi
     found = await ctx.store.similar_issues(repo, f"{issue.title}\n{issue.body}", exclude=issue.number,
                                           limit=similarity.POOL)
     # A security report is nobody's duplicate candidate: its text reaches no prompt and no comment.
-    found = [c for c in found if not (await ctx.store.issue_state(repo, c.number)).get("security")]
+    states = await ctx.store.issue_states(repo, (c.number for c in found))
+    found = [c for c in found if not states.get(c.number, {}).get("security")]
     candidates = await asyncio.to_thread(similarity.candidates, issue, found)
     problems: list[str] = []
     if ctx.llm is not None and not await budget.available(ctx, installation_id, repo, config):

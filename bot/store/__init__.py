@@ -128,6 +128,8 @@ class Store(Protocol):
 
     # per-issue state
     async def issue_state(self, repo: str, number: int) -> dict[str, Any]: ...
+    async def issue_states(self, repo: str, numbers: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """Several issues' state in one query (an issue without any is left out)."""
     async def save_issue_state(self, repo: str, number: int, data: dict[str, Any]) -> None: ...
 
     # the issue index (duplicates, the local triager's history)

@@ -330,6 +330,14 @@ class PostgresStore:
         data = await self.pool.fetchval("SELECT data FROM issue_state WHERE repo = $1 AND number = $2", repo, number)
         return json.loads(data) if data else {}
 
+    async def issue_states(self, repo: str, numbers: Iterable[int]) -> dict[int, dict[str, Any]]:
+        wanted = sorted({int(n) for n in numbers})
+        if not wanted:
+            return {}
+        rows = await self.pool.fetch("SELECT number, data FROM issue_state WHERE repo = $1 AND number = ANY($2)",
+                                     repo, wanted)
+        return {int(r["number"]): json.loads(r["data"]) for r in rows}
+
     async def save_issue_state(self, repo: str, number: int, data: dict[str, Any]) -> None:
         await self.pool.execute("INSERT INTO issue_state (repo, number, data) VALUES ($1, $2, $3) "
                                 "ON CONFLICT (repo, number) DO UPDATE SET data = excluded.data",

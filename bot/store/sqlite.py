@@ -317,6 +317,14 @@ class SqliteStore:
         row = await self._fetchone("SELECT data FROM issue_state WHERE repo = ? AND number = ?", (repo, number))
         return json.loads(row[0]) if row else {}
 
+    async def issue_states(self, repo: str, numbers: Iterable[int]) -> dict[int, dict[str, Any]]:
+        wanted = sorted({int(n) for n in numbers})
+        if not wanted:
+            return {}
+        rows = await self._fetchall(f"SELECT number, data FROM issue_state WHERE repo = ? AND number IN "
+                                    f"({','.join('?' * len(wanted))})", (repo, *wanted))
+        return {int(number): json.loads(data) for number, data in rows}
+
     async def save_issue_state(self, repo: str, number: int, data: dict[str, Any]) -> None:
         await self._execute("INSERT INTO issue_state (repo, number, data) VALUES (?, ?, ?) "
                             "ON CONFLICT (repo, number) DO UPDATE SET data = excluded.data",
