@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from bot.classifier import LocalTriager, rules_only
+from bot.freshissues import FreshIssues
 from bot.github import GitHubApp
 from bot.issueops import RepoCache
 from bot.metrics import Metrics
@@ -52,6 +53,7 @@ class Context:
     snapshots: Any = None  # the stage runner's cache of repository snapshots (made in the runtime's wiring)
     sandbox: Any = None  # where agents' tests run (bot.sandbox); None: nothing runs on this machine
     repos: RepoCache = field(default_factory=RepoCache)
+    fresh: FreshIssues = field(default_factory=FreshIssues)  # issues as they are now, read once for many triages
     clock: Callable[[], float] = time.time
     spec_commit_delay: float = 2.0  # seconds spec files wait, so that a burst's files share one commit
     _triagers: dict[str, tuple[int, LocalTriager]] = field(default_factory=dict)

@@ -105,6 +105,7 @@ async def triage_issue(ctx: Context, gh: GitHubAPI, repo: str, number: int, *, i
     if state.get("triaged_at") and int(issue_json.get("comments") or 0) > 0:
         issue = replace(issue, answers=await reporter.answers(gh, repo, number, issue.author,
                                                               after_comment=state.get("comment_id")))
+    ctx.fresh.expect(repo, issue_json)
     assessment, candidates, prompt_problems = await assess(ctx, gh, repo, issue, config, installation_id)
     problems += prompt_problems
     if await is_security_report(issue, assessment, state, marked=security):
@@ -116,7 +117,7 @@ async def triage_issue(ctx: Context, gh: GitHubAPI, repo: str, number: int, *, i
     assessment = settle(assessment)
     # Assessing takes a while (a model call): decide on the issue as it is now. Closed meanwhile means
     # a person dealt with it; a label a person set meanwhile is theirs, and labels.plan leaves its family.
-    issue_json = await gh.getitem(f"/repos/{repo}/issues/{number}")
+    issue_json = await ctx.fresh.issue(gh, repo, number)
     if issue_json.get("state") != "open":
         log.info("%s#%d was closed during triage; nothing posted", repo, number)
         return False

@@ -144,9 +144,13 @@ async def remove_assignees(ctx: Ctx) -> web.Response:
 
 # ---------------------------------------------------------------------- issues and comments
 async def list_issues(ctx: Ctx) -> web.Response:
-    """Issues and pull requests (these carry a `pull_request` key), filtered by state, labels and milestone."""
+    """Issues and pull requests (these carry a `pull_request` key), filtered by state, labels, milestone and
+    `since` (updated at or after it)."""
     query = ctx.request.query
     state = query.get("state", "open")
+    since = query.get("since", "")
+    if since and not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", since):
+        raise invalid("Issue", "since")
     wanted = {w.strip().lower() for w in query.get("labels", "").split(",") if w.strip()}
     milestone = query.get("milestone")
     if milestone not in (None, "*", "none") and not str(milestone).isdigit():
@@ -160,7 +164,8 @@ async def list_issues(ctx: Ctx) -> web.Response:
         return issue.milestone == int(milestone)
 
     issues = [i for i in ctx.repo.issues.values()
-              if state in ("all", i.state) and wanted <= {n.lower() for n in i.labels} and in_milestone(i)]
+              if state in ("all", i.state) and wanted <= {n.lower() for n in i.labels} and in_milestone(i)
+              and (iso(i.updated) or "") >= since]
     keys: dict[str, Callable[[Issue], Any]] = {"updated": lambda i: (i.updated, i.number),
                                                "comments": lambda i: (len(i.comment_ids), i.number)}
     issues.sort(key=keys.get(query.get("sort", "created"), lambda i: i.number),
