@@ -104,6 +104,10 @@ async def test_full_text_candidates_and_history(store):
     assert await store.history("o/r") == [("Add YAML export", "It would be nice", "feature")]
     await store.index_issue("o/r", 1, "Crash when saving a widget", "KeyError size on save", "closed", "bug")
     assert await store.history_size("o/r") == 2
+    await store.index_issue("o/r", 1, "Crash when loading a gadget", "KeyError size on load", "closed", None)
+    assert [c.number for c in await store.similar_issues("o/r", "gadget", exclude=9)] == [1]  # the edited text
+    assert await store.similar_issues("o/r", "widget", exclude=9) == []
+    assert ("Crash when loading a gadget", "KeyError size on load", "bug") in await store.history("o/r")
 
 
 async def test_titles_weigh_more_than_bodies(store):

@@ -349,7 +349,10 @@ class PostgresStore:
         await self.pool.execute("INSERT INTO issue_index (repo, number, title, body, state, category) "
                                 "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (repo, number) DO UPDATE SET "
                                 "title = excluded.title, body = excluded.body, state = excluded.state, "
-                                "category = COALESCE(excluded.category, issue_index.category)",
+                                "category = COALESCE(excluded.category, issue_index.category) "
+                                "WHERE (issue_index.title, issue_index.body, issue_index.state) IS DISTINCT FROM "
+                                "(excluded.title, excluded.body, excluded.state) OR (excluded.category IS NOT NULL "
+                                "AND excluded.category IS DISTINCT FROM issue_index.category)",  # no rewrite of the same
                                 repo, number, storable(title), storable(body[:20000]), state, category)
 
     async def similar_issues(self, repo: str, text: str, *, exclude: int, limit: int = 5) -> list[Candidate]:

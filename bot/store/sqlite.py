@@ -337,11 +337,15 @@ class SqliteStore:
 
         def index(db: sqlite3.Connection) -> None:
             with _write(db):
+                known = db.execute("SELECT title, body FROM issue_index WHERE repo = ? AND number = ?",
+                                   (repo, number)).fetchone()
                 db.execute("INSERT INTO issue_index (repo, number, title, body, state, category) "
                            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (repo, number) DO UPDATE SET "
                            "title = excluded.title, body = excluded.body, state = excluded.state, "
                            "category = COALESCE(excluded.category, issue_index.category)",
                            (repo, number, title, body, state, category))
+                if known == (title, body):
+                    return  # the full-text index already holds this text (rewriting it is most of the cost)
                 db.execute("DELETE FROM issue_fts WHERE repo = ? AND number = ?", (repo, number))
                 db.execute("INSERT INTO issue_fts (repo, number, title, body) VALUES (?, ?, ?, ?)",
                            (repo, number, title, body))
