@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import datetime
 import email.utils
 import http
@@ -60,6 +61,9 @@ def backoff(attempt: int, *, base: float = 0.5, cap: float = 30.0) -> float:
     return min(cap, base * 2 ** (attempt - 1)) * (0.75 + 0.5 * random.random())
 
 
+_admitted: contextvars.ContextVar[float | None] = contextvars.ContextVar("admitted", default=None)  # this task's write
+
+
 class GitHubClient(gh_aiohttp.GitHubAPI):
     """gidgethub's aiohttp client for one installation, with chantbot's limits applied in the client."""
 
@@ -74,6 +78,7 @@ class GitHubClient(gh_aiohttp.GitHubAPI):
     async def manage_rate_limit(self, *, method: str, url: str) -> None:
         if method in WRITE_METHODS:
             await self.pacer.acquire(self.installation_id)
+            _admitted.set(time.monotonic())
             self.writes += 1
         held = await self.pacer.request_delay(self.installation_id)  # another process saw the budget spent
         if 0 < held <= MAX_WAIT:
@@ -89,6 +94,10 @@ class GitHubClient(gh_aiohttp.GitHubAPI):
 
     async def _request(self, method: str, url: str, headers: Any, body: bytes = b"") -> tuple[int, Any, bytes]:
         status, resp_headers, data = await super()._request(method, url, headers, body)
+        admitted = _admitted.get() if method in WRITE_METHODS else None
+        if admitted is not None:
+            self.pacer.observe(time.monotonic() - admitted)
+            _admitted.set(None)
         self.metrics.github_calls.labels(method=method, outcome=str(status // 100) + "xx").inc()
         return status, resp_headers, data
 

@@ -17,6 +17,10 @@ from dataclasses import dataclass
 from typing import Awaitable, Callable, Protocol, Sequence
 
 UNITS = {"s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "hour": 3600.0, "h": 3600.0}
+MARGIN = 0.01  # each window is counted this much longer than GitHub's (clocks differ)
+FIRST_TRIP = 0.1  # seconds a write is taken to need to reach GitHub before any was timed
+LONGEST_TRIP = 2.0  # a slower round trip widens the spacing no further (GitHub was not waiting on it)
+TRIPS = 64  # the recent writes whose round trips set the spacing
 MAX_READ_WAIT = 120.0  # a request hold longer than this is not slept out in a request; the job retries later
 HOLD_REFRESH = 1.0  # seconds a process trusts its copy of the shared holds
 
@@ -47,11 +51,11 @@ def reserve(stamps: Sequence[float], limits: tuple[WriteLimit, ...], now: float,
     Slots are handed out in order (never before an earlier reservation), so one pass over the
     limits finds the earliest time at which every window still has room.
     """
-    longest = max((lim.window for lim in limits), default=0.0) * (1 + margin) + 0.02
+    longest = max((lim.window for lim in limits), default=0.0) * (1 + margin)
     kept = [s for s in stamps if s > now - longest]
     at = max(now, not_before, kept[-1] if kept else now)
     for limit in limits:
-        window = limit.window * (1 + margin) + 0.02
+        window = limit.window * (1 + margin)
         recent = [s for s in kept if s > at - window]
         if len(recent) >= limit.count:
             at = recent[len(recent) - limit.count] + window
@@ -62,11 +66,11 @@ def reserve(stamps: Sequence[float], limits: tuple[WriteLimit, ...], now: float,
 def admit(sent: Sequence[float], limits: tuple[WriteLimit, ...], now: float, margin: float,
           not_before: float = 0.0) -> tuple[float, list[float]]:
     """(0, sent times to keep with `now`) when a write may go now, else (seconds to wait, unchanged) (pure)."""
-    longest = max((lim.window for lim in limits), default=0.0) * (1 + margin) + 0.02
+    longest = max((lim.window for lim in limits), default=0.0) * (1 + margin)
     kept = [s for s in sent if s > now - longest]
     wait = max(0.0, not_before - now)
     for limit in limits:
-        window = limit.window * (1 + margin) + 0.02
+        window = limit.window * (1 + margin)
         recent = [s for s in kept if s > now - window]
         if len(recent) >= limit.count:
             wait = max(wait, recent[len(recent) - limit.count] + window - now)
@@ -119,12 +123,28 @@ class WritePacer:
 
     def __init__(self, limits: tuple[WriteLimit, ...], ledger: Ledger | None = None, *,
                  clock: Callable[[], float] | None = None,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, margin: float = 0.05) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, margin: float = MARGIN) -> None:
         self.limits = limits
         self.ledger = ledger if ledger is not None else MemoryLedger(clock or time.time)
         self._clock = clock
         self.sleep, self.margin = sleep, margin
         self._cached: dict[int, tuple[float, dict[str, float]]] = {}
+        self._trips: collections.deque[float] = collections.deque(maxlen=TRIPS)
+
+    def observe(self, seconds: float) -> None:
+        """A write's round trip, from its admission to GitHub's answer (it reached GitHub within it)."""
+        self._trips.append(max(0.0, seconds))
+
+    def slack(self) -> float:
+        """How much longer than GitHub's windows writes are spaced: the margin, and the longest recent round trip.
+
+        A write is stamped when admitted but counted by GitHub when it arrives, up to a round trip later;
+        spacing admissions a round trip further apart keeps the arrivals apart by a whole window, however
+        unevenly requests travel (a busy event loop on either side).
+        """
+        trip = min(max(self._trips, default=FIRST_TRIP), LONGEST_TRIP)
+        shortest = min((limit.window for limit in self.limits), default=1.0)
+        return self.margin + trip / shortest
 
     def clock(self) -> float:
         """The ledger's clock (slots are times on it), unless this pacer was given its own."""
@@ -132,11 +152,12 @@ class WritePacer:
 
     async def acquire(self, installation: int) -> None:
         """Wait for the installation's next write slot (shared by every process), then until it is admitted."""
-        wait = await self.ledger.reserve_write(installation, self.limits, self.margin) - self.clock()
+        slack = self.slack()
+        wait = await self.ledger.reserve_write(installation, self.limits, slack) - self.clock()
         while True:
             if wait > 0:
                 await self.sleep(wait)
-            wait = await self.ledger.admit_write(installation, self.limits, self.margin)
+            wait = await self.ledger.admit_write(installation, self.limits, slack)
             if wait <= 0:
                 return
 
