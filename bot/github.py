@@ -77,8 +77,7 @@ class GitHubClient(gh_aiohttp.GitHubAPI):
 
     async def manage_rate_limit(self, *, method: str, url: str) -> None:
         if method in WRITE_METHODS:
-            await self.pacer.acquire(self.installation_id)
-            _admitted.set(time.monotonic())
+            _admitted.set(await self.pacer.acquire(self.installation_id))
             self.writes += 1
         held = await self.pacer.request_delay(self.installation_id)  # another process saw the budget spent
         if 0 < held <= MAX_WAIT:

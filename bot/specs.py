@@ -282,6 +282,24 @@ def _inputs(paths: Sequence[str]) -> str:
     return "  ```text\n" + "\n".join("  " + line for line in listed.splitlines()) + "\n  ```"
 
 
+_PROMPT_LINE = re.compile(r"prompt: ([a-z][a-z0-9_-]{0,40})\r?$")
+
+
+def prompt_name(text: str) -> str | None:
+    """The `prompt` a spec names. chantbot's own specs state it on one line of their front matter, read
+    without YAML (a burst's commit holds a thousand specs); anything else is read as YAML. Raises
+    ValueError on bad YAML."""
+    lines = text[:MAX_FRONT_MATTER].splitlines()
+    if lines and lines[0] == "---" and "---" in lines[1:]:
+        front = lines[1:lines.index("---", 1)]
+        named = [m.group(1) for m in map(_PROMPT_LINE.match, front) if m]
+        if len(named) == 1 and not any(line.startswith(("prompt:", "'prompt'", '"prompt"', "? ")) for line in front
+                                       if not _PROMPT_LINE.match(line)):
+            return named[0]
+    prompt = parse_front_matter(text)[0].get("prompt")
+    return prompt if isinstance(prompt, str) else None
+
+
 def parse_front_matter(text: str) -> tuple[dict, str]:
     """(front matter, body) of a spec; ({}, text) when it has none. Raises ValueError on bad YAML.
 

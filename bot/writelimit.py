@@ -150,16 +150,19 @@ class WritePacer:
         """The ledger's clock (slots are times on it), unless this pacer was given its own."""
         return (self._clock or self.ledger.clock)()
 
-    async def acquire(self, installation: int) -> None:
-        """Wait for the installation's next write slot (shared by every process), then until it is admitted."""
+    async def acquire(self, installation: int) -> float:
+        """Wait for the installation's next write slot (shared by every process), then until it is admitted;
+        returns when (time.monotonic()) the admission that succeeded was asked for: the ledger's stamp of
+        the write is no earlier, so a round trip counted from then is never shorter than GitHub's."""
         slack = self.slack()
         wait = await self.ledger.reserve_write(installation, self.limits, slack) - self.clock()
         while True:
             if wait > 0:
                 await self.sleep(wait)
+            asked = time.monotonic()
             wait = await self.ledger.admit_write(installation, self.limits, slack)
             if wait <= 0:
-                return
+                return asked
 
     async def push_back(self, installation: int, seconds: float) -> None:
         """GitHub asked us to wait (retry-after): no process writes for this installation before then."""

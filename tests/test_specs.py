@@ -307,6 +307,19 @@ def test_parse_front_matter_round_trips():
     assert specs.parse_front_matter(implement)[0]["approval"] == {"required": True, "status": "pending"}
 
 
+def test_the_prompt_a_spec_names_reads_as_yaml_reads_it():
+    texts = [triage(HOSTILE, HOSTILE_ASSESSMENT), triage(ISSUE, ASSESSMENT),
+             *(specs.stage_spec(stage, spec_id="2026-11-24-00c-aaa", issue=HOSTILE, informed_by=INPUTS)
+               for stage in ("reproduce", "research", "implement", "review", "document")),
+             "---\nprompt: 'research'\n---\n", "---\nprompt: a\nprompt: b\n---\n", "---\ntype: code\n---\n",
+             '---\ntitle: "x\n  \\nprompt: evil"\nprompt: triage\n---\n', "---\n? prompt\n: research\n---\n",
+             "# no front matter\n"]
+    for text in texts:
+        assert specs.prompt_name(text) == specs.parse_front_matter(text)[0].get("prompt"), text
+    with pytest.raises(ValueError):
+        specs.prompt_name("---\nprompt: [unclosed\n---\n")
+
+
 def test_parse_front_matter_without_front_matter_or_with_bad_yaml():
     assert specs.parse_front_matter("# Just a title\n") == ({}, "# Just a title\n")
     with pytest.raises(ValueError):

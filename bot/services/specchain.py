@@ -156,10 +156,10 @@ async def chant_files(ctx: Context, gh: GitHubAPI, repo: str, files: dict[str, s
     for path, text in files.items():
         if path.startswith(".chant/specs/"):
             try:
-                prompt = specs.parse_front_matter(text)[0].get("prompt")
+                prompt = specs.prompt_name(text)
             except ValueError:
                 continue
-            if isinstance(prompt, str):
+            if prompt is not None:
                 names.add(prompt)
     if not names:
         return {}
