@@ -92,11 +92,13 @@ class GitHubClient(gh_aiohttp.GitHubAPI):
                 await self.sleep(wait)
 
     async def _request(self, method: str, url: str, headers: Any, body: bytes = b"") -> tuple[int, Any, bytes]:
-        status, resp_headers, data = await super()._request(method, url, headers, body)
         admitted = _admitted.get() if method in WRITE_METHODS else None
-        if admitted is not None:
-            self.pacer.observe(time.monotonic() - admitted)
-            _admitted.set(None)
+        _admitted.set(None)
+        try:
+            status, resp_headers, data = await super()._request(method, url, headers, body)
+        finally:
+            if admitted is not None:
+                self.pacer.done(admitted)
         self.metrics.github_calls.labels(method=method, outcome=str(status // 100) + "xx").inc()
         return status, resp_headers, data
 

@@ -130,21 +130,29 @@ class WritePacer:
         self.sleep, self.margin = sleep, margin
         self._cached: dict[int, tuple[float, dict[str, float]]] = {}
         self._trips: collections.deque[float] = collections.deque(maxlen=TRIPS)
+        self._flying: collections.Counter[float] = collections.Counter()  # admissions of writes not yet answered
 
-    def observe(self, seconds: float) -> None:
-        """A write's round trip, from its admission to GitHub's answer (it reached GitHub within it)."""
-        self._trips.append(max(0.0, seconds))
+    def done(self, admitted: float) -> None:
+        """The write admitted at `admitted` (what acquire returned) was answered, or failed: its round trip
+        is known (it reached GitHub within it, if at all)."""
+        if self._flying[admitted] > 0:
+            self._flying[admitted] -= 1
+            if not self._flying[admitted]:
+                del self._flying[admitted]
+        self._trips.append(max(0.0, self.clock() - admitted))
 
     def slack(self) -> float:
-        """How much longer than GitHub's windows writes are spaced: the margin, and the longest recent round trip.
+        """How much longer than GitHub's windows writes are spaced: the margin, and the longest round trip
+        of the recent writes and of those still unanswered.
 
         A write is stamped when admitted but counted by GitHub when it arrives, up to a round trip later;
         spacing admissions a round trip further apart keeps the arrivals apart by a whole window, however
         unevenly requests travel (a busy event loop on either side).
         """
-        trip = min(max(self._trips, default=FIRST_TRIP), LONGEST_TRIP)
+        now = self.clock()
+        trip = max([*self._trips, *(now - at for at in self._flying)], default=FIRST_TRIP)
         shortest = min((limit.window for limit in self.limits), default=1.0)
-        return self.margin + trip / shortest
+        return self.margin + min(trip, LONGEST_TRIP) / shortest
 
     def clock(self) -> float:
         """The ledger's clock (slots are times on it), unless this pacer was given its own."""
@@ -152,16 +160,17 @@ class WritePacer:
 
     async def acquire(self, installation: int) -> float:
         """Wait for the installation's next write slot (shared by every process), then until it is admitted;
-        returns when (time.monotonic()) the admission that succeeded was asked for: the ledger's stamp of
-        the write is no earlier, so a round trip counted from then is never shorter than GitHub's."""
-        slack = self.slack()
-        wait = await self.ledger.reserve_write(installation, self.limits, slack) - self.clock()
+        returns when (on the pacer's clock) the admission that succeeded was asked for: the ledger's stamp of
+        the write is no earlier, so a round trip counted from then is never shorter than GitHub's. Tell
+        `done` that time once the write is answered."""
+        wait = await self.ledger.reserve_write(installation, self.limits, self.slack()) - self.clock()
         while True:
             if wait > 0:
                 await self.sleep(wait)
-            asked = time.monotonic()
-            wait = await self.ledger.admit_write(installation, self.limits, slack)
+            asked = self.clock()
+            wait = await self.ledger.admit_write(installation, self.limits, self.slack())
             if wait <= 0:
+                self._flying[asked] += 1
                 return asked
 
     async def push_back(self, installation: int, seconds: float) -> None:

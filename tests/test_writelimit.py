@@ -37,7 +37,7 @@ async def test_pacer_never_exceeds_any_window():
     pacer = WritePacer(limits, clock=t.clock, sleep=t.sleep)
     stamps = []
     for _ in range(40):
-        await pacer.acquire(7)
+        pacer.done(await pacer.acquire(7))
         stamps.append(t.now)
     assert_within(stamps, limits)
     assert stamps[4] == stamps[0]  # a burst up to the limit goes out at once
@@ -92,20 +92,21 @@ async def test_a_write_sent_late_moves_the_next_window():
 
 async def test_slow_round_trips_space_writes_further_apart():
     """A write reaches GitHub up to a round trip after it is admitted: spacing admissions by a window and the
-    longest recent round trip keeps the arrivals a window apart."""
+    longest round trip, recent or still unanswered, keeps the arrivals a window apart."""
     t = FakeTime()
     limits = (WriteLimit(2, 1.0),)
     pacer = WritePacer(limits, clock=t.clock, sleep=t.sleep, margin=0.0)
     assert pacer.slack() == pytest.approx(0.1)  # before any write was timed
-    for trip in (0.05, 0.3, 0.02):
-        pacer.observe(trip)
-    assert pacer.slack() == pytest.approx(0.3)
-    stamps = []
-    for _ in range(3):
-        await pacer.acquire(8)
-        stamps.append(t.now)
-    assert stamps[2] - stamps[0] == pytest.approx(1.3)
-    pacer.observe(600.0)
+    first = await pacer.acquire(8)
+    t.now += 0.3
+    assert pacer.slack() == pytest.approx(0.3)  # a write still unanswered counts as it stands
+    pacer.done(first)
+    assert pacer.slack() == pytest.approx(0.3)  # and then as the round trip it took
+    pacer.done(await pacer.acquire(8))
+    pacer.done(await pacer.acquire(8))
+    assert t.now == pytest.approx(first + 1.3)  # a window and the round trip after the first
+    await pacer.acquire(8)
+    t.now += 600.0
     assert pacer.slack() == pytest.approx(2.0)  # a stuck request does not stop writing
 
 
