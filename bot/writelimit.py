@@ -20,7 +20,6 @@ UNITS = {"s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "hour": 3600.0, "h": 3600
 MARGIN = 0.01  # each window is counted this much longer than GitHub's (clocks differ)
 FIRST_TRIP = 0.1  # seconds a write is taken to need to reach GitHub before any was timed
 LONGEST_TRIP = 2.0  # a slower round trip widens the spacing no further (GitHub was not waiting on it)
-TRIPS = 64  # the recent writes whose round trips set the spacing
 MAX_READ_WAIT = 120.0  # a request hold longer than this is not slept out in a request; the job retries later
 HOLD_REFRESH = 1.0  # seconds a process trusts its copy of the shared holds
 
@@ -129,7 +128,7 @@ class WritePacer:
         self._clock = clock
         self.sleep, self.margin = sleep, margin
         self._cached: dict[int, tuple[float, dict[str, float]]] = {}
-        self._trips: collections.deque[float] = collections.deque(maxlen=TRIPS)
+        self._trips: collections.deque[tuple[float, float]] = collections.deque()  # (admitted, round trip)
         self._flying: collections.Counter[float] = collections.Counter()  # admissions of writes not yet answered
 
     def done(self, admitted: float) -> None:
@@ -139,19 +138,21 @@ class WritePacer:
             self._flying[admitted] -= 1
             if not self._flying[admitted]:
                 del self._flying[admitted]
-        self._trips.append(max(0.0, self.clock() - admitted))
+        self._trips.append((admitted, max(0.0, self.clock() - admitted)))
 
     def slack(self) -> float:
         """How much longer than GitHub's windows writes are spaced: the margin, and the longest round trip
-        of the recent writes and of those still unanswered.
+        of the writes admitted within two of the shortest windows, answered or not.
 
         A write is stamped when admitted but counted by GitHub when it arrives, up to a round trip later;
         spacing admissions a round trip further apart keeps the arrivals apart by a whole window, however
         unevenly requests travel (a busy event loop on either side).
         """
         now = self.clock()
-        trip = max([*self._trips, *(now - at for at in self._flying)], default=FIRST_TRIP)
         shortest = min((limit.window for limit in self.limits), default=1.0)
+        while self._trips and self._trips[0][0] < now - 2 * shortest:
+            self._trips.popleft()
+        trip = max([*(trip for _, trip in self._trips), *(now - at for at in self._flying)], default=FIRST_TRIP)
         return self.margin + min(trip, LONGEST_TRIP) / shortest
 
     def clock(self) -> float:

@@ -105,6 +105,16 @@ async def test_slow_round_trips_space_writes_further_apart():
     pacer.done(await pacer.acquire(8))
     pacer.done(await pacer.acquire(8))
     assert t.now == pytest.approx(first + 1.3)  # a window and the round trip after the first
+    many = WritePacer((WriteLimit(1000, 1.0),), clock=t.clock, sleep=t.sleep, margin=0.0)
+    slow = await many.acquire(8)
+    t.now += 0.3
+    many.done(slow)
+    for _ in range(200):  # however many quick ones follow within two windows
+        many.done(await many.acquire(8))
+    t.now += 1.5
+    assert many.slack() == pytest.approx(0.3)
+    t.now += 0.3
+    assert many.slack() == pytest.approx(0.0)  # then it is forgotten
     await pacer.acquire(8)
     t.now += 600.0
     assert pacer.slack() == pytest.approx(2.0)  # a stuck request does not stop writing
