@@ -61,7 +61,9 @@ def backoff(attempt: int, *, base: float = 0.5, cap: float = 30.0) -> float:
     return min(cap, base * 2 ** (attempt - 1)) * (0.75 + 0.5 * random.random())
 
 
-_admitted: contextvars.ContextVar[float | None] = contextvars.ContextVar("admitted", default=None)  # this task's write
+# The ledger's stamp of the write this task is about to send (GitHubClient.manage_rate_limit sets it, _request
+# tells the pacer when the write was answered).
+_admitted: contextvars.ContextVar[float | None] = contextvars.ContextVar("admitted", default=None)
 
 
 class GitHubClient(gh_aiohttp.GitHubAPI):
@@ -98,7 +100,7 @@ class GitHubClient(gh_aiohttp.GitHubAPI):
             status, resp_headers, data = await super()._request(method, url, headers, body)
         finally:
             if admitted is not None:
-                self.pacer.done(admitted)
+                await self.pacer.done(self.installation_id, admitted)
         self.metrics.github_calls.labels(method=method, outcome=str(status // 100) + "xx").inc()
         return status, resp_headers, data
 

@@ -3,23 +3,29 @@
 Content-creating requests are paced under `GITHUB_WRITE_LIMITS` (GitHub's secondary limits) in a
 ledger all processes share (the store), in two steps: a write first reserves a slot (so waiting
 writers queue up in order instead of all retrying at once), then, when its slot comes, it is
-admitted against the times writes were really sent (a busy process may send later than its
-slot, and the next window must count from then). `retry-after` and `x-ratelimit-reset`
-back-offs and refused tokens are kept in the ledger too, as holds.
+admitted against the writes really sent. GitHub counts a write when it arrives, which may be any
+time until its answer comes back (a busy event loop on either side delays it), so the ledger
+counts each write from its answer once it has one, and a write still unanswered as sent just now:
+then no window of GitHub's can hold more writes than the ledger's does, however unevenly requests
+travel. `retry-after` and `x-ratelimit-reset` back-offs and refused tokens are kept in the ledger
+too, as holds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Protocol, Sequence
 
+log = logging.getLogger(__name__)
+
 UNITS = {"s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "hour": 3600.0, "h": 3600.0}
 MARGIN = 0.01  # each window is counted this much longer than GitHub's (clocks differ)
-FIRST_TRIP = 0.1  # seconds a write is taken to need to reach GitHub before any was timed
-LONGEST_TRIP = 2.0  # a slower round trip widens the spacing no further (GitHub was not waiting on it)
+UNANSWERED_POLL = 0.05  # seconds between looks while the writes filling a window are all unanswered
+LOST_AFTER = 120.0  # seconds after which an unanswered write is taken as lost (requests time out sooner)
 MAX_READ_WAIT = 120.0  # a request hold longer than this is not slept out in a request; the job retries later
 HOLD_REFRESH = 1.0  # seconds a process trusts its copy of the shared holds
 
@@ -63,20 +69,34 @@ def reserve(stamps: Sequence[float], limits: tuple[WriteLimit, ...], now: float,
 
 
 def admit(sent: Sequence[float], limits: tuple[WriteLimit, ...], now: float, margin: float,
-          not_before: float = 0.0) -> tuple[float, list[float]]:
-    """(0, sent times to keep with `now`) when a write may go now, else (seconds to wait, unchanged) (pure)."""
+          not_before: float = 0.0, flying: Sequence[float] = ()) -> tuple[float, list[float]]:
+    """(0, the times to keep with `now`) when a write may go now, else (seconds to wait, unchanged) (pure).
+
+    `sent`: when each write was answered, or, until then, admitted; `flying`: the admissions of this
+    process's writes not answered yet, which count as sent just now however long ago they went out.
+    """
     longest = max((lim.window for lim in limits), default=0.0) * (1 + margin)
-    kept = [s for s in sent if s > now - longest]
+    kept = sorted(s for s in sent if s > now - longest)
     wait = max(0.0, not_before - now)
     for limit in limits:
         window = limit.window * (1 + margin)
         recent = [s for s in kept if s > now - window]
-        if len(recent) >= limit.count:
-            wait = max(wait, recent[len(recent) - limit.count] + window - now)
+        stuck = sum(1 for f in flying if f <= now - window)
+        over = len(recent) + stuck - limit.count  # writes to see out of the window first
+        if over >= 0:
+            wait = max(wait, recent[over] + window - now if over < len(recent) else UNANSWERED_POLL)
     if wait > 0:
         return wait, list(sent)
     kept.append(now)
     return 0.0, kept
+
+
+def answered(sent: Sequence[float], admitted: float, at: float) -> list[float]:
+    """The ledger's times with the write admitted at `admitted` counted from its answer at `at` (pure)."""
+    kept = list(sent)
+    if admitted in kept:
+        kept.remove(admitted)
+    return sorted([*kept, max(at, admitted)])
 
 
 class Ledger(Protocol):
@@ -85,7 +105,9 @@ class Ledger(Protocol):
     clock: Callable[[], float]
 
     async def reserve_write(self, installation_id: int, limits: tuple[WriteLimit, ...], margin: float) -> float: ...
-    async def admit_write(self, installation_id: int, limits: tuple[WriteLimit, ...], margin: float) -> float: ...
+    async def admit_write(self, installation_id: int, limits: tuple[WriteLimit, ...], margin: float,
+                          flying: Sequence[float] = ()) -> tuple[float, float]: ...
+    async def answered(self, installation_id: int, admitted: float, at: float) -> None: ...
     async def hold(self, installation_id: int, kind: str, until: float) -> None: ...
     async def holds(self, installation_id: int) -> dict[str, float]: ...
 
@@ -104,10 +126,15 @@ class MemoryLedger:
                                                     self._holds[installation_id].get("writes", 0.0))
         return at
 
-    async def admit_write(self, installation_id: int, limits: tuple[WriteLimit, ...], margin: float) -> float:
-        wait, self._sent[installation_id] = admit(self._sent[installation_id], limits, self.clock(), margin,
-                                                  self._holds[installation_id].get("writes", 0.0))
-        return wait
+    async def admit_write(self, installation_id: int, limits: tuple[WriteLimit, ...], margin: float,
+                          flying: Sequence[float] = ()) -> tuple[float, float]:
+        now = self.clock()
+        wait, self._sent[installation_id] = admit(self._sent[installation_id], limits, now, margin,
+                                                  self._holds[installation_id].get("writes", 0.0), flying)
+        return wait, now
+
+    async def answered(self, installation_id: int, admitted: float, at: float) -> None:
+        self._sent[installation_id] = answered(self._sent[installation_id], admitted, at)
 
     async def hold(self, installation_id: int, kind: str, until: float) -> None:
         held = self._holds[installation_id]
@@ -128,32 +155,7 @@ class WritePacer:
         self._clock = clock
         self.sleep, self.margin = sleep, margin
         self._cached: dict[int, tuple[float, dict[str, float]]] = {}
-        self._trips: collections.deque[tuple[float, float]] = collections.deque()  # (admitted, round trip)
-        self._flying: collections.Counter[float] = collections.Counter()  # admissions of writes not yet answered
-
-    def done(self, admitted: float) -> None:
-        """The write admitted at `admitted` (what acquire returned) was answered, or failed: its round trip
-        is known (it reached GitHub within it, if at all)."""
-        if self._flying[admitted] > 0:
-            self._flying[admitted] -= 1
-            if not self._flying[admitted]:
-                del self._flying[admitted]
-        self._trips.append((admitted, max(0.0, self.clock() - admitted)))
-
-    def slack(self) -> float:
-        """How much longer than GitHub's windows writes are spaced: the margin, and the longest round trip
-        of the writes admitted within two of the shortest windows, answered or not.
-
-        A write is stamped when admitted but counted by GitHub when it arrives, up to a round trip later;
-        spacing admissions a round trip further apart keeps the arrivals apart by a whole window, however
-        unevenly requests travel (a busy event loop on either side).
-        """
-        now = self.clock()
-        shortest = min((limit.window for limit in self.limits), default=1.0)
-        while self._trips and self._trips[0][0] < now - 2 * shortest:
-            self._trips.popleft()
-        trip = max([*(trip for _, trip in self._trips), *(now - at for at in self._flying)], default=FIRST_TRIP)
-        return self.margin + min(trip, LONGEST_TRIP) / shortest
+        self._flying: dict[int, collections.Counter[float]] = collections.defaultdict(collections.Counter)
 
     def clock(self) -> float:
         """The ledger's clock (slots are times on it), unless this pacer was given its own."""
@@ -161,18 +163,29 @@ class WritePacer:
 
     async def acquire(self, installation: int) -> float:
         """Wait for the installation's next write slot (shared by every process), then until it is admitted;
-        returns when (on the pacer's clock) the admission that succeeded was asked for: the ledger's stamp of
-        the write is no earlier, so a round trip counted from then is never shorter than GitHub's. Tell
-        `done` that time once the write is answered."""
-        wait = await self.ledger.reserve_write(installation, self.limits, self.slack()) - self.clock()
+        returns the write's stamp in the ledger, for `done` once GitHub has answered it."""
+        wait = await self.ledger.reserve_write(installation, self.limits, self.margin) - self.clock()
+        flying = self._flying[installation]
         while True:
             if wait > 0:
                 await self.sleep(wait)
-            asked = self.clock()
-            wait = await self.ledger.admit_write(installation, self.limits, self.slack())
+            for lost in [at for at in flying if at < self.clock() - LOST_AFTER]:
+                del flying[lost]
+            wait, stamp = await self.ledger.admit_write(installation, self.limits, self.margin, list(flying))
             if wait <= 0:
-                self._flying[asked] += 1
-                return asked
+                flying[stamp] += 1
+                return stamp
+
+    async def done(self, installation: int, stamp: float) -> None:
+        """GitHub answered the write `acquire` admitted as `stamp` (or it failed): it counts from now on."""
+        flying = self._flying[installation]
+        flying[stamp] -= 1
+        if flying[stamp] <= 0:
+            del flying[stamp]
+        try:
+            await self.ledger.answered(installation, stamp, self.clock())
+        except Exception as exc:  # noqa: BLE001 - the write stays counted from its admission, a little early
+            log.warning("could not record when a write was answered: %s", exc)
 
     async def push_back(self, installation: int, seconds: float) -> None:
         """GitHub asked us to wait (retry-after): no process writes for this installation before then."""

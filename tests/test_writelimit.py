@@ -3,7 +3,8 @@
 import pytest
 
 from bot.store import open_store
-from bot.writelimit import MemoryLedger, WriteLimit, WritePacer, admit, parse_write_limits, reserve
+from bot.writelimit import (LOST_AFTER, UNANSWERED_POLL, MemoryLedger, WriteLimit, WritePacer, admit, answered,
+                            parse_write_limits, reserve)
 
 
 def test_parse():
@@ -37,7 +38,7 @@ async def test_pacer_never_exceeds_any_window():
     pacer = WritePacer(limits, clock=t.clock, sleep=t.sleep)
     stamps = []
     for _ in range(40):
-        pacer.done(await pacer.acquire(7))
+        await pacer.done(7, await pacer.acquire(7))
         stamps.append(t.now)
     assert_within(stamps, limits)
     assert stamps[4] == stamps[0]  # a burst up to the limit goes out at once
@@ -85,39 +86,37 @@ async def test_a_write_sent_late_moves_the_next_window():
     pacer = WritePacer(limits, ledger, sleep=t.sleep, margin=0.0)
     assert await ledger.reserve_write(5, limits, 0.0) == 1000.0  # its slot is now...
     t.now += 0.5
-    assert await ledger.admit_write(5, limits, 0.0) == 0  # ...but it goes out half a second later
+    assert await ledger.admit_write(5, limits, 0.0) == (0.0, 1000.5)  # ...but it goes out half a second later
     await pacer.acquire(5)
     assert t.now >= 1000.5 + 1.0
 
 
-async def test_slow_round_trips_space_writes_further_apart():
-    """A write reaches GitHub up to a round trip after it is admitted: spacing admissions by a window and the
-    longest round trip, recent or still unanswered, keeps the arrivals a window apart."""
+async def test_a_write_counts_from_its_answer_and_an_unanswered_one_as_sent_just_now():
+    """GitHub counts a write when it arrives, any time until its answer comes back: the window counts each
+    write from its answer, and one not answered yet as if it had just gone out."""
     t = FakeTime()
     limits = (WriteLimit(2, 1.0),)
     pacer = WritePacer(limits, clock=t.clock, sleep=t.sleep, margin=0.0)
-    assert pacer.slack() == pytest.approx(0.1)  # before any write was timed
-    first = await pacer.acquire(8)
+    slow = await pacer.acquire(8)
     t.now += 0.3
-    assert pacer.slack() == pytest.approx(0.3)  # a write still unanswered counts as it stands
-    pacer.done(first)
-    assert pacer.slack() == pytest.approx(0.3)  # and then as the round trip it took
-    pacer.done(await pacer.acquire(8))
-    pacer.done(await pacer.acquire(8))
-    assert t.now == pytest.approx(first + 1.3)  # a window and the round trip after the first
-    many = WritePacer((WriteLimit(1000, 1.0),), clock=t.clock, sleep=t.sleep, margin=0.0)
-    slow = await many.acquire(8)
-    t.now += 0.3
-    many.done(slow)
-    for _ in range(200):  # however many quick ones follow within two windows
-        many.done(await many.acquire(8))
-    t.now += 1.5
-    assert many.slack() == pytest.approx(0.3)
-    t.now += 0.3
-    assert many.slack() == pytest.approx(0.0)  # then it is forgotten
+    await pacer.done(8, slow)  # answered 0.3 s after it went out
+    await pacer.done(8, await pacer.acquire(8))
     await pacer.acquire(8)
-    t.now += 600.0
-    assert pacer.slack() == pytest.approx(2.0)  # a stuck request does not stop writing
+    assert t.now == pytest.approx(slow + 1.3)  # a window after the answer, not after the admission
+    stuck = t.now
+    t.now += 5.0  # unanswered all along: it still holds its place in every window
+    other = await pacer.acquire(8)
+    assert t.now == pytest.approx(stuck + 5.0)
+    assert other == pytest.approx(stuck + 5.0)
+    # Both unanswered now: the next write waits until the first is given up as lost.
+    assert await pacer.acquire(8) == pytest.approx(stuck + LOST_AFTER, abs=UNANSWERED_POLL)
+
+
+def test_answered_moves_a_write_to_its_answer():
+    assert answered([1.0, 2.0, 3.0], 2.0, 3.5) == [1.0, 3.0, 3.5]
+    assert answered([5.0], 1.0, 2.0) == [2.0, 5.0]  # forgotten meanwhile: counted from its answer
+    assert admit([10.0], (WriteLimit(2, 1.0),), 10.5, 0.0, flying=[8.0]) == (pytest.approx(0.5), [10.0])
+    assert admit([10.0], (WriteLimit(1, 1.0),), 10.5, 0.0, flying=[8.0])[0] == UNANSWERED_POLL  # its answer
 
 
 def test_reserve_hands_out_slots_in_order():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Callable, Iterable, Protocol, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from bot.issuetext import Candidate
@@ -180,8 +180,13 @@ class Store(Protocol):
     async def reserve_write(self, installation_id: int, limits: tuple[WriteLimit, ...], margin: float) -> float:
         """Reserve the installation's next write slot under every limit and hold; its time (store clock)."""
 
-    async def admit_write(self, installation_id: int, limits: tuple[WriteLimit, ...], margin: float) -> float:
-        """0 when a write may be sent now (and count it as sent now), else the seconds to wait."""
+    async def admit_write(self, installation_id: int, limits: tuple[WriteLimit, ...], margin: float,
+                          flying: Sequence[float] = ()) -> tuple[float, float]:
+        """(0, its stamp) when a write may be sent now (and count it as sent now), else (the seconds to wait, 0);
+        `flying`: the caller's admitted writes not answered yet (see writelimit.admit)."""
+
+    async def answered(self, installation_id: int, admitted: float, at: float) -> None:
+        """Count the write admitted as `admitted` from its answer at `at` instead."""
 
     async def hold(self, installation_id: int, kind: str, until: float) -> None:
         """Record (never shorten) a hold: `writes` or `requests` not before `until`; `tokens` minted before

@@ -12,7 +12,7 @@ import contextlib
 import json
 import logging
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import asyncpg
 
@@ -20,7 +20,7 @@ from bot.issuetext import Candidate
 from bot.store import (HOLD_KINDS, RUN_COLUMNS, RUN_STATUSES, Job, OutboxFile, Run, SpecRecord, StoreError,
                        fts_words, scrub_issue_text, storable)
 from bot.store import migrations
-from bot.writelimit import WriteLimit, admit, reserve
+from bot.writelimit import WriteLimit, admit, answered, reserve
 
 log = logging.getLogger(__name__)
 
@@ -479,17 +479,27 @@ class PostgresStore:
             await conn.execute("UPDATE github_limits SET stamps = $2 WHERE installation_id = $1", installation_id, kept)
         return at
 
-    async def admit_write(self, installation_id: int, limits: tuple[WriteLimit, ...], margin: float) -> float:
+    async def admit_write(self, installation_id: int, limits: tuple[WriteLimit, ...], margin: float,
+                          flying: Sequence[float] = ()) -> tuple[float, float]:
         async with self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
                 "INSERT INTO github_limits (installation_id) VALUES ($1) ON CONFLICT (installation_id) "
                 "DO UPDATE SET installation_id = excluded.installation_id RETURNING sent, writes_until",
                 installation_id)
-            wait, kept = admit(list(row["sent"]), limits, self.clock(), margin, float(row["writes_until"]))
+            now = self.clock()
+            wait, kept = admit(list(row["sent"]), limits, now, margin, float(row["writes_until"]), flying)
             if wait <= 0:
                 await conn.execute("UPDATE github_limits SET sent = $2 WHERE installation_id = $1", installation_id,
                                    kept)
-        return wait
+        return (wait, 0.0) if wait > 0 else (0.0, now)
+
+    async def answered(self, installation_id: int, admitted: float, at: float) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow("SELECT sent FROM github_limits WHERE installation_id = $1 FOR UPDATE",
+                                      installation_id)
+            if row is not None:
+                await conn.execute("UPDATE github_limits SET sent = $2 WHERE installation_id = $1", installation_id,
+                                   answered(list(row["sent"]), admitted, at))
 
     async def hold(self, installation_id: int, kind: str, until: float) -> None:
         if kind not in HOLD_KINDS:

@@ -16,13 +16,13 @@ import functools
 import json
 import sqlite3
 import time
-from typing import Any, Callable, Iterable, Iterator, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 from bot.issuetext import Candidate
 from bot.store import (HOLD_KINDS, RUN_COLUMNS, RUN_STATUSES, Job, OutboxFile, Run, SpecRecord, StoreError,
                        fts_words, scrub_issue_text, storable)
 from bot.store import migrations
-from bot.writelimit import WriteLimit, admit, reserve
+from bot.writelimit import WriteLimit, admit, answered, reserve
 
 T = TypeVar("T")
 FINISHED_RUNS = "('done', 'failed', 'cancelled')"
@@ -484,20 +484,33 @@ class SqliteStore:
 
         return await self.call(take_slot)
 
-    async def admit_write(self, installation_id: int, limits: tuple[WriteLimit, ...], margin: float) -> float:
-        def check(db: sqlite3.Connection) -> float:
+    async def admit_write(self, installation_id: int, limits: tuple[WriteLimit, ...], margin: float,
+                          flying: Sequence[float] = ()) -> tuple[float, float]:
+        def check(db: sqlite3.Connection) -> tuple[float, float]:
             with _write(db):
                 row = db.execute("SELECT sent, writes_until FROM github_limits WHERE installation_id = ?",
                                  (installation_id,)).fetchone()
                 sent, blocked = (json.loads(row[0]), row[1]) if row else ([], 0.0)
-                wait, kept = admit(sent, limits, self.clock(), margin, blocked)
+                now = self.clock()
+                wait, kept = admit(sent, limits, now, margin, blocked, flying)
                 if wait <= 0:
                     db.execute("INSERT INTO github_limits (installation_id, sent) VALUES (?, ?) "
                                "ON CONFLICT (installation_id) DO UPDATE SET sent = excluded.sent",
                                (installation_id, json.dumps(kept)))
-            return wait
+            return (wait, 0.0) if wait > 0 else (0.0, now)
 
         return await self.call(check)
+
+    async def answered(self, installation_id: int, admitted: float, at: float) -> None:
+        def move(db: sqlite3.Connection) -> None:
+            with _write(db):
+                row = db.execute("SELECT sent FROM github_limits WHERE installation_id = ?",
+                                 (installation_id,)).fetchone()
+                if row:
+                    db.execute("UPDATE github_limits SET sent = ? WHERE installation_id = ?",
+                               (json.dumps(answered(json.loads(row[0]), admitted, at)), installation_id))
+
+        await self.call(move)
 
     async def hold(self, installation_id: int, kind: str, until: float) -> None:
         if kind not in HOLD_KINDS:
