@@ -93,6 +93,9 @@ class Runtime:
         self.metrics = Metrics()
         self.llm = make_llm(settings) if llm == "auto" else llm
         self.agent_client = make_agent_client(settings) if agent_client == "auto" else agent_client
+        # The Messages API clients made here, closed with the runtime (their HTTP sessions).
+        self._own_clients = [c for c, made in ((getattr(self.llm, "client", None), llm == "auto"),
+                                               (self.agent_client, agent_client == "auto")) if made and c is not None]
         self.sandbox = sandbox  # "auto": CHANTBOT_SANDBOX decides, in open_sandbox()
         self.sandbox_line = ""
         self.session: aiohttp.ClientSession | None = None
@@ -136,6 +139,8 @@ class Runtime:
     async def close(self) -> None:
         if self.session is not None:
             await self.session.close()
+        for client in self._own_clients:
+            await client.close()
         await self.store.close()
 
     # ------------------------------------------------------------------ jobs
