@@ -108,6 +108,10 @@ async def test_full_text_candidates_and_history(store):
     assert [c.number for c in await store.similar_issues("o/r", "gadget", exclude=9)] == [1]  # the edited text
     assert await store.similar_issues("o/r", "widget", exclude=9) == []
     assert ("Crash when loading a gadget", "KeyError size on load", "bug") in await store.history("o/r")
+    await store.index_issues("o/r", [(4, "Batched theme picker", "alpha", "closed", "feature"),
+                                     (5, "Batched exporter", "beta", "open", None)])
+    assert sorted(c.number for c in await store.similar_issues("o/r", "batched", exclude=9)) == [4, 5]
+    assert await store.history_size("o/r") == 3
 
 
 async def test_titles_weigh_more_than_bodies(store):

@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 router = routing.Router()
 
 MAX_INDEXED = 1000  # issues read per repository when it is first indexed
+INDEX_BATCH = 100  # issues indexed in one transaction (a page of them)
 
 
 async def index_repository(ctx: Context, gh: GitHubAPI, repo: str) -> int:
@@ -23,16 +24,20 @@ async def index_repository(ctx: Context, gh: GitHubAPI, repo: str) -> int:
     config, _ = await configs.load(ctx, gh, repo)
     by_label = {name: key for key, name in config.labels["category"].items() if key != "duplicate"}
     count = 0
+    page: list[tuple[int, str, str, str, str | None]] = []
     async for issue in gh.getiter(f"/repos/{repo}/issues?state=all&sort=updated&direction=desc&per_page=100"):
         if issue.get("pull_request"):
             continue
         names = [label["name"] for label in issue.get("labels", [])]
         category = next((by_label[n] for n in names if n in by_label), None) if issue["state"] == "closed" else None
-        await ctx.store.index_issue(repo, int(issue["number"]), issue.get("title") or "", issue.get("body") or "",
-                                    issue["state"], category)
+        page.append((int(issue["number"]), issue.get("title") or "", issue.get("body") or "", issue["state"], category))
         count += 1
+        if len(page) == INDEX_BATCH:
+            await ctx.store.index_issues(repo, page)  # one transaction for a page, not one per issue
+            page = []
         if count >= MAX_INDEXED:
             break
+    await ctx.store.index_issues(repo, page)
     await ctx.store.set_repo_meta(repo, "indexed", str(count))
     log.info("%s: indexed %d issues", repo, count)
     return count

@@ -135,6 +135,8 @@ class Store(Protocol):
     # the issue index (duplicates, the local triager's history)
     async def index_issue(self, repo: str, number: int, title: str, body: str, state: str,
                           category: str | None) -> None: ...
+    async def index_issues(self, repo: str, rows: Sequence[tuple[int, str, str, str, str | None]]) -> None:
+        """index_issue for many (number, title, body, state, category) at once, in one transaction."""
     async def similar_issues(self, repo: str, text: str, *, exclude: int, limit: int = 5) -> list[Candidate]:
         """Full-text candidates for duplicates, best first, title weighted up."""
 

@@ -346,14 +346,19 @@ class PostgresStore:
     # ------------------------------------------------------------------ the issue index
     async def index_issue(self, repo: str, number: int, title: str, body: str, state: str,
                           category: str | None) -> None:
-        await self.pool.execute("INSERT INTO issue_index (repo, number, title, body, state, category) "
-                                "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (repo, number) DO UPDATE SET "
-                                "title = excluded.title, body = excluded.body, state = excluded.state, "
-                                "category = COALESCE(excluded.category, issue_index.category) "
-                                "WHERE (issue_index.title, issue_index.body, issue_index.state) IS DISTINCT FROM "
-                                "(excluded.title, excluded.body, excluded.state) OR (excluded.category IS NOT NULL "
-                                "AND excluded.category IS DISTINCT FROM issue_index.category)",  # no rewrite of the same
-                                repo, number, storable(title), storable(body[:20000]), state, category)
+        await self.index_issues(repo, [(number, title, body, state, category)])
+
+    async def index_issues(self, repo: str, rows: Sequence[tuple[int, str, str, str, str | None]]) -> None:
+        await self.pool.executemany(
+            "INSERT INTO issue_index (repo, number, title, body, state, category) "
+            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (repo, number) DO UPDATE SET "
+            "title = excluded.title, body = excluded.body, state = excluded.state, "
+            "category = COALESCE(excluded.category, issue_index.category) "
+            "WHERE (issue_index.title, issue_index.body, issue_index.state) IS DISTINCT FROM "
+            "(excluded.title, excluded.body, excluded.state) OR (excluded.category IS NOT NULL "
+            "AND excluded.category IS DISTINCT FROM issue_index.category)",  # no rewrite of the same
+            [(repo, number, storable(title), storable(body[:20000]), state, category)
+             for number, title, body, state, category in rows])
 
     async def similar_issues(self, repo: str, text: str, *, exclude: int, limit: int = 5) -> list[Candidate]:
         """Full-text candidates for duplicates, best first (ts_rank, title weighted 4:1 over body)."""

@@ -333,24 +333,34 @@ class SqliteStore:
     # ------------------------------------------------------------------ the issue index
     async def index_issue(self, repo: str, number: int, title: str, body: str, state: str,
                           category: str | None) -> None:
-        title, body = storable(title), storable(body[:20000])
+        await self.index_issues(repo, [(number, title, body, state, category)])
+
+    async def index_issues(self, repo: str, rows: Sequence[tuple[int, str, str, str, str | None]]) -> None:
+        clean = [(number, storable(title), storable(body[:20000]), state, category)
+                 for number, title, body, state, category in rows]
 
         def index(db: sqlite3.Connection) -> None:
             with _write(db):
-                known = db.execute("SELECT title, body FROM issue_index WHERE repo = ? AND number = ?",
-                                   (repo, number)).fetchone()
-                db.execute("INSERT INTO issue_index (repo, number, title, body, state, category) "
-                           "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (repo, number) DO UPDATE SET "
-                           "title = excluded.title, body = excluded.body, state = excluded.state, "
-                           "category = COALESCE(excluded.category, issue_index.category)",
-                           (repo, number, title, body, state, category))
-                if known == (title, body):
-                    return  # the full-text index already holds this text (rewriting it is most of the cost)
-                db.execute("DELETE FROM issue_fts WHERE repo = ? AND number = ?", (repo, number))
-                db.execute("INSERT INTO issue_fts (repo, number, title, body) VALUES (?, ?, ?, ?)",
-                           (repo, number, title, body))
+                for number, title, body, state, category in clean:
+                    self._index_one(db, repo, number, title, body, state, category)
 
         await self.call(index)
+
+    @staticmethod
+    def _index_one(db: sqlite3.Connection, repo: str, number: int, title: str, body: str, state: str,
+                   category: str | None) -> None:
+        known = db.execute("SELECT title, body FROM issue_index WHERE repo = ? AND number = ?",
+                           (repo, number)).fetchone()
+        db.execute("INSERT INTO issue_index (repo, number, title, body, state, category) "
+                   "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (repo, number) DO UPDATE SET "
+                   "title = excluded.title, body = excluded.body, state = excluded.state, "
+                   "category = COALESCE(excluded.category, issue_index.category)",
+                   (repo, number, title, body, state, category))
+        if known == (title, body):
+            return  # the full-text index already holds this text (rewriting it is most of the cost)
+        db.execute("DELETE FROM issue_fts WHERE repo = ? AND number = ?", (repo, number))
+        db.execute("INSERT INTO issue_fts (repo, number, title, body) VALUES (?, ?, ?, ?)",
+                   (repo, number, title, body))
 
     async def similar_issues(self, repo: str, text: str, *, exclude: int, limit: int = 5) -> list[Candidate]:
         """Full-text candidates for duplicates, best first (bm25, title weighted up)."""
