@@ -25,7 +25,7 @@ from gidgethub.abc import GitHubAPI
 
 log = logging.getLogger(__name__)
 
-FRESH = 0.5  # seconds a shared read answers for
+FRESH = 1.0  # seconds a shared read answers for
 PAGE = 100  # issues a shared read asks for (GitHub's largest page)
 EXPECTED_FOR = 600.0  # seconds a triage's expected read holds `since` back (a triage failing midway asks never)
 _STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")  # GitHub's updated_at, as `since` takes it
