@@ -581,6 +581,8 @@ async def run(*, quiet: bool = False, api_key: str | None = None, specs_out: str
         finally:
             await runner.cleanup()
             await runtime.close()
+            if agent is not None:
+                await agent.close()
             if fake is not None:
                 await fake.stop()
             await sim.stop()

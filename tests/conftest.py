@@ -183,3 +183,6 @@ async def start_bot(simulator: GitHubSimulator, app_key: KeyPair, tmp_path: Path
     for runtime, server in reversed(started):
         await server.close()
         await runtime.close()
+        for client in (getattr(runtime.llm, "client", None), runtime.agent_client):  # the test's own clients
+            if hasattr(client, "close"):
+                await client.close()

@@ -25,7 +25,7 @@ async def test_healthz_is_503_when_the_store_cannot_write(start_bot):
     bot = await start_bot()
     url = str(bot.server.make_url("/healthz"))
     assert (await get(url))[0] == 200
-    await bot.runtime.store.call(lambda db: db.execute("PRAGMA query_only = ON"))  # as when the disk is full
+    await bot.runtime.store.call(lambda db: db.execute("PRAGMA query_only = ON").fetchall())  # as when the disk is full
     status, body = await get(url)
     assert status == 503 and body["status"] == "unavailable" and "cannot write" in body["database"]
 
