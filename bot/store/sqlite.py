@@ -209,14 +209,18 @@ class SqliteStore:
         def take(db: sqlite3.Connection) -> list[tuple]:
             with _write(db):
                 # A running job holds its key; once its lease runs out, only that job may be taken again.
-                rows = db.execute(
-                    f"""SELECT id, key FROM jobs j
-                        WHERE ((status = 'queued' AND run_after <= ?) OR (status = 'running' AND lease_until < ?))
-                          AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.key = j.key AND r.status = 'running'
-                                          AND r.id != j.id)
-                          AND key NOT IN ({placeholders})
-                        ORDER BY run_after, id LIMIT ?""",
-                    (now, now, *excluded, limit * 4)).fetchall()
+                # Queued and expired jobs are read apart, each along an index, and merged here: one query
+                # with an OR read every job the table holds, finished ones included (3 ms a claim in a burst).
+                rows = []
+                for ready in ("status = 'queued' AND run_after <= ?", "status = 'running' AND lease_until < ?"):
+                    rows += db.execute(
+                        f"""SELECT run_after, id, key FROM jobs j WHERE {ready}
+                              AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.key = j.key AND r.status = 'running'
+                                              AND r.id != j.id)
+                              AND key NOT IN ({placeholders})
+                            ORDER BY run_after, id LIMIT ?""",
+                        (now, *excluded, limit * 4)).fetchall()
+                rows = [(job_id, key) for _, job_id, key in sorted(rows)[:limit * 4]]
                 chosen: dict[str, int] = {}
                 for job_id, key in rows:
                     if key not in chosen and len(chosen) < limit:
