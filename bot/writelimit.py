@@ -131,7 +131,7 @@ class MemoryLedger:
         now = self.clock()
         wait, self._sent[installation_id] = admit(self._sent[installation_id], limits, now, margin,
                                                   self._holds[installation_id].get("writes", 0.0), flying)
-        return wait, now
+        return (wait, 0.0) if wait > 0 else (0.0, now)
 
     async def answered(self, installation_id: int, admitted: float, at: float) -> None:
         self._sent[installation_id] = answered(self._sent[installation_id], admitted, at)

@@ -249,7 +249,7 @@ async def test_the_specs_branch_carries_what_chant_work_needs(start_bot):
     assert meta == {"project": {"name": "widgets"}}
 
 
-async def test_a_burst_costs_three_github_requests_per_triaged_issue(start_bot):
+async def test_a_burst_costs_two_writes_and_a_share_of_one_read_per_triaged_issue(start_bot):
     """The delivery's payload is the issue triage assesses; the two writes follow a read of the issue as it is
     now, one read shared by the triages under way together. What the issues share (configuration, files,
     labels) is looked up once, however many triages miss it at once."""
