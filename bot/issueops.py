@@ -246,9 +246,9 @@ class RepoCache:
             hit = (self.clock(), existing)
             self._labels[repo] = hit
         known = {name.lower() for name in hit[1]}
-        for name in names:
-            if name.lower() in known:
-                continue
+        missing = list({name.lower(): name for name in names if name.lower() not in known}.values())
+
+        async def create(name: str) -> None:
             colour, description = labelling.look(config, name)
             try:
                 await gh.post(f"/repos/{repo}/labels", data={"name": name, "color": colour,
@@ -257,4 +257,5 @@ class RepoCache:
                 if _status(exc) != 422:  # 422: someone created it meanwhile
                     raise
             hit[1].add(name)
-            known.add(name.lower())
+
+        await asyncio.gather(*(create(name) for name in missing))  # at once: every triage waits for its labels
