@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import aiohttp
@@ -105,7 +106,7 @@ class ClaudeTriager:
             tool_choice={"type": "tool", "name": TOOL_NAME, "disable_parallel_tool_use": True},
             messages=[{"role": "user", "content": issue_message(issue, candidates)}],
         )
-        usage = Usage.of(message.usage)
+        usage = message.usage
         if message.stop_reason == "refusal":
             raise LLMUnavailable("Claude declined to triage this issue (refusal)", usage)
         call = next((b for b in message.content or () if b.type == "tool_use" and b.name == TOOL_NAME), None)
@@ -134,16 +135,17 @@ class ClaudeTriager:
             tools=[answer_tool()],
             tool_choice={"type": "tool", "name": ANSWER_TOOL, "disable_parallel_tool_use": True},
             messages=[{"role": "user", "content": documentation_message(issue, documents)}])
-        usage = Usage.of(message.usage)
+        usage = message.usage
         call = next((b for b in message.content or () if b.type == "tool_use" and b.name == ANSWER_TOOL), None)
         if call is None:
             raise LLMUnavailable(f"no {ANSWER_TOOL} call in the answer (stop_reason={message.stop_reason})", usage)
         return suggestion_from_output(call.input, frozenset(path for path, _ in documents)), usage
 
-    async def _create(self, **params: Any) -> anthropic.types.Message:
-        """`messages.create`, with every failure mapped to LLMUnavailable."""
+    async def _create(self, **params: Any) -> Answer:
+        """`messages.create`, read as `Answer`, with every failure mapped to LLMUnavailable."""
         try:
-            message = await self.client.messages.create(**params)
+            raw = await self.client.messages.with_raw_response.create(**params)
+            message = answer_of(await raw.json())
         except anthropic.RateLimitError as exc:
             raise LLMUnavailable("rate limited by the Claude API (429)") from exc
         except anthropic.APIStatusError as exc:  # overloaded (529), server errors, rejected requests
@@ -152,11 +154,43 @@ class ClaudeTriager:
             raise LLMUnavailable("Claude API timed out") from exc
         except anthropic.APIConnectionError as exc:
             raise LLMUnavailable("cannot reach the Claude API") from exc
-        except (anthropic.AnthropicError, ValueError) as exc:  # a 200 whose body is not valid JSON
+        except (anthropic.AnthropicError, ValueError) as exc:  # a 200 whose body is not a message
             raise LLMUnavailable("unreadable answer from the Claude API") from exc
-        if not isinstance(message, anthropic.types.Message):  # the SDK hands back raw text for non-JSON bodies
-            raise LLMUnavailable("unreadable answer from the Claude API")
         return message
+
+
+@dataclass(frozen=True)
+class Block:
+    """One content block of an answer: its type, and a tool call's name and input."""
+
+    type: str
+    name: str | None = None
+    input: Any = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What chantbot reads of a Messages API answer, straight from its JSON: building the SDK's models of it
+    cost a triage more CPU than the rest of the call."""
+
+    stop_reason: str | None
+    content: tuple[Block, ...]
+    usage: Usage
+
+
+def answer_of(data: Any) -> Answer:
+    """An answer from the body of a Messages API response; ValueError when it is not a message."""
+    if not isinstance(data, dict) or data.get("type") != "message" or not isinstance(data.get("content"), list):
+        raise ValueError("not a message")
+    used = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    counts = [used.get(name) for name in ("input_tokens", "output_tokens", "cache_read_input_tokens",
+                                          "cache_creation_input_tokens")]
+    if not all(c is None or (isinstance(c, int) and not isinstance(c, bool) and c >= 0) for c in counts):
+        raise ValueError("usage is not token counts")
+    blocks = tuple(Block(str(b.get("type")), b.get("name") if isinstance(b.get("name"), str) else None,
+                         b.get("input")) for b in data["content"] if isinstance(b, dict))
+    reason = data.get("stop_reason")
+    return Answer(reason if isinstance(reason, str) else None, blocks, Usage(*(c or 0 for c in counts)))
 
 
 def make_client(*, api_key: str, timeout: float = 30.0, max_retries: int = 2) -> anthropic.AsyncAnthropic:

@@ -5,7 +5,7 @@ import pytest
 from bot.assessment import CATEGORIES
 from bot.issuetext import Candidate, IssueText
 from chantbot_sim.messages import FakeMessagesAPI
-from bot.llm import ClaudeTriager, make_client
+from bot.llm import ClaudeTriager, answer_of, make_client
 from bot.untrusted import MAX_BODY
 from bot.modelcalls import LLMUnavailable, Usage
 
@@ -101,6 +101,22 @@ async def test_unusable_answers_raise_llm_unavailable(triager, fake, kind, param
     fake.script(kind, times=-1, **params)
     with pytest.raises(LLMUnavailable, match=reason):
         await assess(triager)
+
+
+@pytest.mark.parametrize("body", [None, [], "text", {"type": "error"}, {"type": "message", "content": "x"},
+                                  {"type": "message", "content": [], "usage": {"input_tokens": "9"}},
+                                  {"type": "message", "content": [], "usage": {"output_tokens": -1}}])
+def test_a_body_that_is_no_message_is_refused(body):
+    with pytest.raises(ValueError):
+        answer_of(body)
+
+
+def test_an_answer_keeps_what_chantbot_reads():
+    answer = answer_of({"type": "message", "stop_reason": "tool_use", "usage": {"input_tokens": 5, "output_tokens": 2},
+                        "content": [{"type": "text", "text": "hi"}, "junk",
+                                    {"type": "tool_use", "name": "t", "input": {"a": 1}}]})
+    assert answer.stop_reason == "tool_use" and answer.usage == Usage(5, 2, 0, 0)
+    assert [(b.type, b.name, b.input) for b in answer.content] == [("text", None, None), ("tool_use", "t", {"a": 1})]
 
 
 async def test_a_refusal_still_reports_its_usage(triager, fake):
