@@ -59,10 +59,11 @@ class FreshIssues:
         expected = self._expected.get(repo, {})
         mine = expected.pop(number, None)
         now = self.clock()
+        for stale in [r for r, old in self._reads.items() if now - old.started > FRESH and old.listed.done()]:
+            del self._reads[stale]  # a page is held no longer than it can answer
         read = self._reads.get(repo)
         if read is None or now - read.started > FRESH:
             if not expected:  # no other triage of this repository is under way: read the issue alone
-                self._reads.pop(repo, None)
                 return await _one(gh, repo, number)
             stamps = [stamp for stamp, _ in [*expected.values(), *([mine] if mine else [])]]
             since = min(stamps) if all(stamps) else ""
