@@ -91,7 +91,7 @@ def admit(sent: Sequence[float], limits: tuple[WriteLimit, ...], now: float, mar
     return 0.0, kept
 
 
-def answered(sent: Sequence[float], admitted: float, at: float) -> list[float]:
+def count_from_answer(sent: Sequence[float], admitted: float, at: float) -> list[float]:
     """The ledger's times with the write admitted at `admitted` counted from its answer at `at` (pure)."""
     kept = list(sent)
     if admitted in kept:
@@ -134,7 +134,7 @@ class MemoryLedger:
         return (wait, 0.0) if wait > 0 else (0.0, now)
 
     async def answered(self, installation_id: int, admitted: float, at: float) -> None:
-        self._sent[installation_id] = answered(self._sent[installation_id], admitted, at)
+        self._sent[installation_id] = count_from_answer(self._sent[installation_id], admitted, at)
 
     async def hold(self, installation_id: int, kind: str, until: float) -> None:
         held = self._holds[installation_id]

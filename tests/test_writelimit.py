@@ -3,8 +3,8 @@
 import pytest
 
 from bot.store import open_store
-from bot.writelimit import (LOST_AFTER, UNANSWERED_POLL, MemoryLedger, WriteLimit, WritePacer, admit, answered,
-                            parse_write_limits, reserve)
+from bot.writelimit import (LOST_AFTER, UNANSWERED_POLL, MemoryLedger, WriteLimit, WritePacer, admit,
+                            count_from_answer, parse_write_limits, reserve)
 
 
 def test_parse():
@@ -113,8 +113,8 @@ async def test_a_write_counts_from_its_answer_and_an_unanswered_one_as_sent_just
 
 
 def test_answered_moves_a_write_to_its_answer():
-    assert answered([1.0, 2.0, 3.0], 2.0, 3.5) == [1.0, 3.0, 3.5]
-    assert answered([5.0], 1.0, 2.0) == [2.0, 5.0]  # forgotten meanwhile: counted from its answer
+    assert count_from_answer([1.0, 2.0, 3.0], 2.0, 3.5) == [1.0, 3.0, 3.5]
+    assert count_from_answer([5.0], 1.0, 2.0) == [2.0, 5.0]  # forgotten meanwhile: counted from its answer
     assert admit([10.0], (WriteLimit(2, 1.0),), 10.5, 0.0, flying=[8.0]) == (pytest.approx(0.5), [10.0])
     assert admit([10.0], (WriteLimit(1, 1.0),), 10.5, 0.0, flying=[8.0])[0] == UNANSWERED_POLL  # its answer
 

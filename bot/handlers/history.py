@@ -37,7 +37,8 @@ async def index_repository(ctx: Context, gh: GitHubAPI, repo: str) -> int:
             page = []
         if count >= MAX_INDEXED:
             break
-    await ctx.store.index_issues(repo, page)
+    if page:
+        await ctx.store.index_issues(repo, page)
     await ctx.store.set_repo_meta(repo, "indexed", str(count))
     log.info("%s: indexed %d issues", repo, count)
     return count

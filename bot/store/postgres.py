@@ -20,7 +20,7 @@ from bot.issuetext import Candidate
 from bot.store import (HOLD_KINDS, RUN_COLUMNS, RUN_STATUSES, Job, OutboxFile, Run, SpecRecord, StoreError,
                        fts_words, scrub_issue_text, storable)
 from bot.store import migrations
-from bot.writelimit import WriteLimit, admit, answered, reserve
+from bot.writelimit import WriteLimit, admit, count_from_answer, reserve
 
 log = logging.getLogger(__name__)
 
@@ -504,7 +504,7 @@ class PostgresStore:
                                       installation_id)
             if row is not None:
                 await conn.execute("UPDATE github_limits SET sent = $2 WHERE installation_id = $1", installation_id,
-                                   answered(list(row["sent"]), admitted, at))
+                                   count_from_answer(list(row["sent"]), admitted, at))
 
     async def hold(self, installation_id: int, kind: str, until: float) -> None:
         if kind not in HOLD_KINDS:

@@ -22,7 +22,7 @@ from bot.issuetext import Candidate
 from bot.store import (HOLD_KINDS, RUN_COLUMNS, RUN_STATUSES, Job, OutboxFile, Run, SpecRecord, StoreError,
                        fts_words, scrub_issue_text, storable)
 from bot.store import migrations
-from bot.writelimit import WriteLimit, admit, answered, reserve
+from bot.writelimit import WriteLimit, admit, count_from_answer, reserve
 
 T = TypeVar("T")
 FINISHED_RUNS = "('done', 'failed', 'cancelled')"
@@ -522,7 +522,7 @@ class SqliteStore:
                                  (installation_id,)).fetchone()
                 if row:
                     db.execute("UPDATE github_limits SET sent = ? WHERE installation_id = ?",
-                               (json.dumps(answered(json.loads(row[0]), admitted, at)), installation_id))
+                               (json.dumps(count_from_answer(json.loads(row[0]), admitted, at)), installation_id))
 
         await self.call(move)
 
