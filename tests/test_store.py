@@ -114,6 +114,22 @@ async def test_full_text_candidates_and_history(store):
     assert await store.history_size("o/r") == 3
 
 
+async def test_a_search_does_not_wait_for_the_stores_writes(store):
+    """Full-text search takes milliseconds; on SQLite it reads on a connection of its own, so job claims
+    and write slots never queue behind one, and a search never queues behind a long write."""
+    await store.index_issue("o/r", 1, "Crash when saving a widget", "KeyError size", "open", None)
+    if not isinstance(store, SqliteStore):
+        return  # PostgreSQL: every call has a connection of its own from the pool
+    release = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    busy = asyncio.ensure_future(store.call(lambda db: asyncio.run_coroutine_threadsafe(release.wait(),
+                                                                                        loop).result(10)))
+    found = await asyncio.wait_for(store.similar_issues("o/r", "widget crash", exclude=9), 5)
+    assert [c.number for c in found] == [1] and not busy.done()  # answered while the store's thread was held
+    release.set()
+    await busy
+
+
 async def test_titles_weigh_more_than_bodies(store):
     await store.index_issue("o/r", 1, "Unrelated thing", "mentions exporter once", "open", None)
     await store.index_issue("o/r", 2, "Exporter fails", "nothing else here", "open", None)

@@ -1,7 +1,9 @@
 """The embedded store: SQLite in WAL mode, one connection per process, on a thread of its own.
 
 Each store method runs as one call on that thread (every statement of it, and its transaction),
-so the event loop pays one hand-over per method rather than one per statement. Several
+so the event loop pays one hand-over per method rather than one per statement. Full-text search,
+a read that takes milliseconds, runs on a second, read-only connection and thread: WAL lets it read
+while the first one writes, so no job claim or write slot waits behind a search. Several
 processes may share the file (`web` plus `worker`s on one machine): every read-then-write runs
 under `BEGIN IMMEDIATE`, which takes SQLite's write lock first, so two processes never claim the
 same job or the same write slot.
@@ -55,6 +57,7 @@ class SqliteStore:
         self.clock = clock
         self._db: sqlite3.Connection | None = None
         self._thread: concurrent.futures.ThreadPoolExecutor | None = None
+        self._searcher: tuple[concurrent.futures.ThreadPoolExecutor, sqlite3.Connection] | None = None
         self._arrivals: list[tuple[tuple, asyncio.Future]] = []
         self._committer: asyncio.Task | None = None
 
@@ -70,6 +73,14 @@ class SqliteStore:
             raise TypeError("a store call returned a cursor; return its rows or its rowcount")
         return result
 
+    async def search(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run the read `fn(connection)` on the search thread (the store's own one for a database in memory,
+        which a second connection would not see)."""
+        if self._searcher is None:
+            return await self.call(fn)
+        thread, db = self._searcher
+        return await asyncio.get_running_loop().run_in_executor(thread, fn, db)
+
     async def open(self) -> None:
         self._thread = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
 
@@ -80,9 +91,19 @@ class SqliteStore:
             db.execute("PRAGMA busy_timeout=5000")
             return db
 
+        def connect_reader() -> sqlite3.Connection:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA query_only=ON")
+            db.execute("PRAGMA busy_timeout=5000")
+            return db
+
         try:
             self._db = await asyncio.get_running_loop().run_in_executor(self._thread, connect)
             await self.call(self._migrate)
+            if self.path != ":memory:":
+                searcher = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-search")
+                self._searcher = (searcher, await asyncio.get_running_loop().run_in_executor(searcher,
+                                                                                             connect_reader))
         except sqlite3.Error as exc:
             await self.close()
             raise StoreError(str(exc)) from None
@@ -110,6 +131,11 @@ class SqliteStore:
             await asyncio.wait([self._committer], timeout=5)
         thread, db = self._thread, self._db
         self._thread, self._db = None, None
+        if self._searcher is not None:
+            searcher, reader = self._searcher
+            self._searcher = None
+            await asyncio.get_running_loop().run_in_executor(searcher, reader.close)
+            searcher.shutdown(wait=True)
         if thread is not None:
             if db is not None:
                 await asyncio.get_running_loop().run_in_executor(thread, db.close)
@@ -371,11 +397,11 @@ class SqliteStore:
         query = " OR ".join(f'"{w}"' for w in fts_words(text))
         if not query:
             return []
-        rows = await self._fetchall(
+        rows = await self.search(lambda db: db.execute(
             "SELECT f.number, i.title, i.body, i.state, bm25(issue_fts, 0, 0, 4.0, 1.0) AS rank "
             "FROM issue_fts f JOIN issue_index i ON i.repo = f.repo AND i.number = f.number "
             "WHERE issue_fts MATCH ? AND f.repo = ? AND f.number != ? ORDER BY rank LIMIT ?",
-            (query, repo, exclude, limit))
+            (query, repo, exclude, limit)).fetchall())
         return [Candidate(number=int(r[0]), title=r[1], body=r[2][:1000], state=r[3], score=-float(r[4]))
                 for r in rows]
 
