@@ -23,7 +23,8 @@ from typing import Awaitable, Callable, Protocol, Sequence
 log = logging.getLogger(__name__)
 
 UNITS = {"s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "hour": 3600.0, "h": 3600.0}
-MARGIN = 0.01  # each window is counted this much longer than GitHub's (clocks differ)
+MARGIN = 0.001  # each window is counted this much longer than GitHub's: its clock and ours run at rates that
+# differ by far less (NTP keeps a clock within 500 ppm); the time writes take to travel is counted from answers
 UNANSWERED_POLL = 0.05  # seconds between looks while the writes filling a window are all unanswered
 LOST_AFTER = 120.0  # seconds after which an unanswered write is taken as lost (requests time out sooner)
 MAX_READ_WAIT = 120.0  # a request hold longer than this is not slept out in a request; the job retries later
