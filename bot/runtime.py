@@ -51,7 +51,8 @@ async def dispatch_event(ctx: Context, gh: "GitHubClient", job: Job) -> None:
 
 JOBS: dict[str, JobHandler] = {  # every kind of job, and what runs it
     jobs.EVENT: dispatch_event,
-    jobs.COMMIT_SPECS: lambda ctx, gh, job: specchain.commit_pending(ctx, gh, job.payload["repo"]),
+    jobs.COMMIT_SPECS: lambda ctx, gh, job: specchain.commit_pending(ctx, gh, job.payload["repo"],
+                                                                     int(job.installation_id or 0)),
     jobs.INDEX_REPO: lambda ctx, gh, job: history.index_repository(ctx, gh, job.payload["repo"]),
     jobs.STAGE: lambda ctx, gh, job: runner.step(ctx, gh, job.payload),
     jobs.STAGE_AUTO: lambda ctx, gh, job: runner.auto_start(ctx, gh, job.payload, int(job.installation_id or 0)),

@@ -53,6 +53,19 @@ async def test_a_crashed_workers_job_is_claimed_again_after_the_lease(store):
     assert await store.claim(4, lease=15) == []
 
 
+async def test_jobs_under_way_are_those_of_the_kind_and_key_running_or_due(store):
+    for delivery, key in (("d1", "o/r#1"), ("d2", "o/r#2"), ("d3", "o/r-fork#1"), ("d4", "o/rr#1")):
+        await accept(store, delivery, key=key)
+    await store.enqueue("event", "o/r#3", {}, installation_id=1, delay=30)  # not due yet
+    await store.enqueue("commit-specs", "o/r#4", {}, installation_id=1)  # another kind
+    assert await store.jobs_under_way("event", "o/r#") == 2
+    [first, *_] = await store.claim(1, lease=15)
+    assert await store.jobs_under_way("event", "o/r#") == 2  # one running, one queued
+    await store.finish(first.id)
+    assert await store.jobs_under_way("event", "o/r#") == 1
+    assert await store.jobs_under_way("event", "o/r-fork#") == 1 and await store.jobs_under_way("event", "x/y#") == 0
+
+
 async def test_one_job_per_issue_at_a_time(store):
     await accept(store, "d1", key="o/r#1")
     await accept(store, "d2", key="o/r#1")

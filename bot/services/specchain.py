@@ -15,6 +15,8 @@ from bot.issuetext import IssueText, named_paths
 from bot.store import SpecRecord
 
 MAX_TRACKED = 20
+PUT_OFF_AT_MOST = 60.0  # seconds a spec commit waits at most for the repository's issue work under way
+PUT_OFF_STEP = 0.5  # seconds at least between two looks at that work
 
 
 async def record(ctx: Context, repo: str, number: int, stage: str, *, status: str) -> SpecRecord:
@@ -130,11 +132,22 @@ def url(issue_url: str, config: RepoConfig, path: str) -> str | None:
     return f"{issue_url.rsplit('/issues/', 1)[0]}/blob/{config.specs_branch}/{path}"
 
 
-async def commit_pending(ctx: Context, gh: GitHubAPI, repo: str) -> None:
+async def commit_pending(ctx: Context, gh: GitHubAPI, repo: str, installation_id: int) -> None:
     """Commit every queued file of the repository to its specs branch (one commit per branch), with the chant
-    files `chant work` needs to run the specs committed."""
+    files `chant work` needs to run the specs committed.
+
+    While deliveries about the repository's issues are being handled, the commit is put off (up to a minute):
+    a burst's specs then share one commit, and the people waiting for triage get GitHub's write slots first.
+    """
     from bot import specbranch
 
+    now = ctx.clock()
+    since = ctx.spec_commits_put_off.setdefault(repo, now)
+    if now - since < PUT_OFF_AT_MOST and await ctx.store.jobs_under_way(jobs.EVENT, f"{repo}#"):
+        await ctx.store.enqueue(jobs.COMMIT_SPECS, f"specs:{repo}", {"repo": repo}, installation_id=installation_id,
+                                delay=max(ctx.spec_commit_delay, PUT_OFF_STEP), unique=True)
+        return
+    ctx.spec_commits_put_off.pop(repo, None)
     pending = await ctx.store.pending_files(repo)
     by_branch: dict[str, dict[str, tuple[int, str]]] = {}
     for item in pending:

@@ -119,6 +119,9 @@ class Store(Protocol):
     async def next_due(self) -> float | None:
         """When the earliest waiting job becomes due (None: nothing waiting)."""
 
+    async def jobs_under_way(self, kind: str, key_prefix: str) -> int:
+        """How many jobs of `kind` whose key starts with `key_prefix` are running or due."""
+
     # retention
     async def prune(self, *, finished_before: float, dead_before: float) -> dict[str, int]:
         """Delete finished work older than the cut-offs; how many rows of each kind went."""

@@ -293,6 +293,11 @@ class PostgresStore:
                                      "GROUP BY status")
         return {r[0]: int(r[1]) for r in rows}
 
+    async def jobs_under_way(self, kind: str, key_prefix: str) -> int:
+        return int(await self.pool.fetchval(
+            "SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running') AND kind = $1 AND starts_with(key, $2) "
+            "AND (status = 'running' OR run_after <= $3)", kind, key_prefix, self.clock()))
+
     async def next_due(self) -> float | None:
         return await self.pool.fetchval("SELECT MIN(CASE WHEN status = 'queued' THEN run_after ELSE lease_until END) "
                                         "FROM jobs WHERE status IN ('queued', 'running')")

@@ -304,6 +304,12 @@ class SqliteStore:
                                     "GROUP BY status")
         return {status: count for status, count in rows}
 
+    async def jobs_under_way(self, kind: str, key_prefix: str) -> int:
+        row = await self._fetchone("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running') AND kind = ? "
+                                   "AND substr(key, 1, ?) = ? AND (status = 'running' OR run_after <= ?)",
+                                   (kind, len(key_prefix), key_prefix, self.clock()))
+        return int(row[0]) if row else 0
+
     async def next_due(self) -> float | None:
         """When the earliest waiting job becomes due (None: nothing waiting)."""
         row = await self._fetchone("SELECT MIN(CASE WHEN status = 'queued' THEN run_after ELSE lease_until END) "
