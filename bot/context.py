@@ -57,6 +57,7 @@ class Context:
     clock: Callable[[], float] = time.time
     spec_commit_delay: float = 2.0  # seconds spec files wait, so that a burst's files share one commit
     spec_commits_put_off: dict[str, float] = field(default_factory=dict)  # repository: since when (this process)
+    indexed: set[str] = field(default_factory=set)  # repositories whose history index is queued or done (seen here)
     _triagers: dict[str, tuple[int, LocalTriager]] = field(default_factory=dict)
 
     async def local_triager(self, repo: str) -> LocalTriager:

@@ -393,6 +393,11 @@ async def test_spend_adds_up_per_installation_and_day(store):
     assert await store.add_spend(1, "2026-01-01", 0.5) == 0.75
     assert await store.add_spend(2, "2026-01-01", 1.0) == 1.0
     assert await store.spend(1, "2026-01-01") == 0.75 and await store.spend(1, "2026-01-02") == 0.0
+    # Several budget keys in one round trip: read, and added to together.
+    assert await store.spends(1, ["2026-01-01", "2026-01-01 o/r", "2026-01-02"]) == [0.75, 0.0, 0.0]
+    assert await store.add_spends(1, ["2026-01-01", "2026-01-01 o/r"], 0.25) == [1.0, 0.25]
+    assert await store.spends(1, ["2026-01-01 o/r", "2026-01-01"]) == [0.25, 1.0]
+    assert await store.spends(2, []) == []
 
 
 # ---------------------------------------------------------------------- GitHub's limits, shared

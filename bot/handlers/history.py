@@ -59,10 +59,13 @@ async def schedule_index(ctx: Context, repo: str, installation_id: int) -> None:
     """Index a repository once, in the background (never delays a triage). The repository is marked when its
     index is queued, so the deliveries that arrive while it runs do not queue it again (a burst's first
     seconds read the repository's issues once, not once per job that found it unindexed)."""
+    if repo in ctx.indexed:
+        return  # once marked, a repository stays marked: no need to ask the store on every delivery
     if await ctx.store.repo_meta(repo, "indexed") is None:
         await ctx.store.set_repo_meta(repo, "indexed", "queued")
         await ctx.store.enqueue(jobs.INDEX_REPO, f"index:{repo}", {"repo": repo}, installation_id=installation_id,
                                 unique=True)
+    ctx.indexed.add(repo)
 
 
 def _repositories(data: dict[str, Any]) -> list[str]:

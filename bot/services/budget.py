@@ -61,7 +61,7 @@ async def reserve(ctx: Context, installation_id: int, repo: str, config: RepoCon
     today = day(ctx)
     keys = (today, repo_day(today, repo))
     cap, share = caps(ctx, config)
-    spent = [await ctx.store.spend(installation_id, key) for key in keys]
+    spent = await ctx.store.spends(installation_id, keys)
     left = min(cap - spent[0], share - spent[1], room)
     tokens = min(max_tokens, affordable(price, request_chars, left))
     request = _request_cost(price, request_chars)
@@ -94,8 +94,7 @@ def affordable(price: Price, request_chars: int, left: float) -> int:
 async def charge(ctx: Context, installation_id: int, repo: str, usd: float) -> None:
     """Count a call already made (triage) against the day's budgets."""
     today = day(ctx)
-    for key in (today, repo_day(today, repo)):
-        await ctx.store.add_spend(installation_id, key, usd)
+    await ctx.store.add_spends(installation_id, (today, repo_day(today, repo)), usd)
     _count(ctx, installation_id, usd)
 
 
@@ -109,8 +108,8 @@ async def available(ctx: Context, installation_id: int, repo: str, config: RepoC
     """Whether the installation and the repository have budget left today."""
     today = day(ctx)
     cap, share = caps(ctx, config)
-    return (await ctx.store.spend(installation_id, today) < cap
-            and await ctx.store.spend(installation_id, repo_day(today, repo)) < share)
+    installation, repository = await ctx.store.spends(installation_id, (today, repo_day(today, repo)))
+    return installation < cap and repository < share
 
 
 def refusal(ctx: Context, config: RepoConfig) -> str:

@@ -180,6 +180,11 @@ class Store(Protocol):
         """Add to the day's spend; the day's total after adding."""
 
     async def spend(self, installation_id: int, day: str) -> float: ...
+    async def spends(self, installation_id: int, days: Sequence[str]) -> list[float]:
+        """The spend of each of `days` (budget keys), in one round trip."""
+
+    async def add_spends(self, installation_id: int, days: Sequence[str], usd: float) -> list[float]:
+        """Add `usd` to each of `days` in one transaction; their totals after adding."""
 
     # GitHub's limits, shared by every process
     async def reserve_write(self, installation_id: int, limits: tuple[WriteLimit, ...], margin: float) -> float:

@@ -478,6 +478,20 @@ class PostgresStore:
                                          installation_id, day)
         return float(value) if value is not None else 0.0
 
+    async def spends(self, installation_id: int, days: Sequence[str]) -> list[float]:
+        rows = await self.pool.fetch("SELECT day, usd FROM spend WHERE installation_id = $1 AND day = ANY($2::text[])",
+                                     installation_id, list(days))
+        got = {r[0]: float(r[1]) for r in rows}
+        return [got.get(day, 0.0) for day in days]
+
+    async def add_spends(self, installation_id: int, days: Sequence[str], usd: float) -> list[float]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            return [float(await conn.fetchval("INSERT INTO spend (installation_id, day, usd) VALUES ($1, $2, $3) "
+                                              "ON CONFLICT (installation_id, day) DO UPDATE "
+                                              "SET usd = spend.usd + excluded.usd RETURNING usd",
+                                              installation_id, day, float(usd)))
+                    for day in days]
+
     # ------------------------------------------------------------------ GitHub's limits
     async def reserve_write(self, installation_id: int, limits: tuple[WriteLimit, ...], margin: float) -> float:
         async with self.pool.acquire() as conn, conn.transaction():

@@ -518,6 +518,22 @@ class SqliteStore:
                                    (installation_id, day))
         return float(row[0]) if row else 0.0
 
+    async def spends(self, installation_id: int, days: Sequence[str]) -> list[float]:
+        marks = ",".join("?" * len(days)) or "''"
+        got = dict(await self._fetchall(f"SELECT day, usd FROM spend WHERE installation_id = ? AND day IN ({marks})",
+                                        (installation_id, *days)))
+        return [float(got.get(day, 0.0)) for day in days]
+
+    async def add_spends(self, installation_id: int, days: Sequence[str], usd: float) -> list[float]:
+        def add(db: sqlite3.Connection) -> list[float]:
+            with _write(db):
+                return [float(db.execute("INSERT INTO spend (installation_id, day, usd) VALUES (?, ?, ?) "
+                                         "ON CONFLICT (installation_id, day) DO UPDATE SET usd = usd + excluded.usd "
+                                         "RETURNING usd", (installation_id, day, usd)).fetchone()[0])
+                        for day in days]
+
+        return await self.call(add)
+
     # ------------------------------------------------------------------ GitHub's limits
     async def reserve_write(self, installation_id: int, limits: tuple[WriteLimit, ...], margin: float) -> float:
         def take_slot(db: sqlite3.Connection) -> float:
