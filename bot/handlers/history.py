@@ -19,6 +19,7 @@ router = routing.Router()
 
 MAX_INDEXED = 1000  # issues read per repository when it is first indexed
 INDEX_BATCH = 10  # issues indexed in one transaction: short, so that the jobs' own store calls get in between
+SHARE = 0.25  # of the time while it runs that the index takes (reading pages, indexing): it is background work
 
 
 async def index_repository(ctx: Context, gh: GitHubAPI, repo: str) -> int:
@@ -27,6 +28,7 @@ async def index_repository(ctx: Context, gh: GitHubAPI, repo: str) -> int:
     by_label = {name: key for key, name in config.labels["category"].items() if key != "duplicate"}
     count = 0
     page: list[tuple[int, str, str, str, str | None]] = []
+    working = time.monotonic()
     async for issue in gh.getiter(f"/repos/{repo}/issues?state=all&sort=updated&direction=desc&per_page=100"):
         if issue.get("pull_request"):
             continue
@@ -35,24 +37,24 @@ async def index_repository(ctx: Context, gh: GitHubAPI, repo: str) -> int:
         page.append((int(issue["number"]), issue.get("title") or "", issue.get("body") or "", issue["state"], category))
         count += 1
         if len(page) == INDEX_BATCH:
-            await _index(ctx, repo, page)
+            await ctx.store.index_issues(repo, page)
             page = []
+            working = await _rest(working)
         if count >= MAX_INDEXED:
             break
     if page:
-        await _index(ctx, repo, page)
+        await ctx.store.index_issues(repo, page)
     await ctx.store.set_repo_meta(repo, "indexed", str(count))
     log.info("%s: indexed %d issues", repo, count)
     return count
 
 
-async def _index(ctx: Context, repo: str, batch: list[tuple[int, str, str, str, str | None]]) -> None:
-    """Index a batch in one transaction, then wait as long as it took: the index is background work, and the
-    store's time goes first to the jobs under way (a new installation's first burst of triages waits for
-    none of its thousand full-text inserts)."""
-    started = time.monotonic()
-    await ctx.store.index_issues(repo, batch)
-    await asyncio.sleep(time.monotonic() - started)
+async def _rest(working_since: float) -> float:
+    """After a batch (reading its page, indexing it), wait so that the index takes its SHARE of the time: the
+    jobs under way keep the rest of the process's, the store's and GitHub's (a new installation's first burst
+    of triages is not slowed by its thousand issues read and indexed). Returns when the work starts again."""
+    await asyncio.sleep((time.monotonic() - working_since) * (1 - SHARE) / SHARE)
+    return time.monotonic()
 
 
 async def schedule_index(ctx: Context, repo: str, installation_id: int) -> None:
