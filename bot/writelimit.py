@@ -178,15 +178,18 @@ class WritePacer:
                 return stamp
 
     async def done(self, installation: int, stamp: float) -> None:
-        """GitHub answered the write `acquire` admitted as `stamp` (or it failed): it counts from now on."""
-        flying = self._flying[installation]
-        flying[stamp] -= 1
-        if flying[stamp] <= 0:
-            del flying[stamp]
+        """GitHub answered the write `acquire` admitted as `stamp` (or it failed): it counts from now on.
+
+        It counts as sent just now until the ledger has its answer: never, meanwhile, from its admission only."""
         try:
             await self.ledger.answered(installation, stamp, self.clock())
         except Exception as exc:  # noqa: BLE001 - the write stays counted from its admission, a little early
             log.warning("could not record when a write was answered: %s", exc)
+        finally:
+            flying = self._flying[installation]
+            flying[stamp] -= 1
+            if flying[stamp] <= 0:
+                del flying[stamp]
 
     async def push_back(self, installation: int, seconds: float) -> None:
         """GitHub asked us to wait (retry-after): no process writes for this installation before then."""

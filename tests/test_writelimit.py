@@ -112,6 +112,38 @@ async def test_a_write_counts_from_its_answer_and_an_unanswered_one_as_sent_just
     assert await pacer.acquire(8) == pytest.approx(stuck + LOST_AFTER, abs=UNANSWERED_POLL)
 
 
+async def test_an_answered_write_counts_as_sent_just_now_until_the_ledger_has_its_answer():
+    """Recording an answer is a round trip to the store; meanwhile the write must not count from its admission,
+    which may lie a whole window back."""
+    import asyncio
+
+    t = FakeTime()
+    limits = (WriteLimit(1, 1.0),)
+    recorded = asyncio.Event()
+
+    class SlowLedger(MemoryLedger):
+        async def answered(self, installation_id, admitted, at):
+            await recorded.wait()  # the store is busy for half a second
+            await super().answered(installation_id, admitted, at)
+
+    async def sleep(seconds: float) -> None:
+        t.now += seconds
+        await asyncio.sleep(0)
+        if t.now >= answer + 0.5:
+            recorded.set()
+
+    pacer = WritePacer(limits, SlowLedger(clock=t.clock), sleep=sleep, margin=0.0)
+    first = await pacer.acquire(3)
+    t.now += 2.0  # a slow answer: the write's admission is out of the window by now
+    answer = t.now
+    answering = asyncio.ensure_future(pacer.done(3, first))
+    await asyncio.sleep(0)
+    second = await pacer.acquire(3)  # asked for while the answer is being recorded
+    recorded.set()
+    await answering
+    assert second == pytest.approx(answer + 1.0, abs=UNANSWERED_POLL)  # a window after the answer
+
+
 def test_answered_moves_a_write_to_its_answer():
     assert count_from_answer([1.0, 2.0, 3.0], 2.0, 3.5) == [1.0, 3.0, 3.5]
     assert count_from_answer([5.0], 1.0, 2.0) == [2.0, 5.0]  # forgotten meanwhile: counted from its answer
