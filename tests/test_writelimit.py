@@ -1,5 +1,7 @@
 """Write pacing: no window of any limit is ever exceeded, by one process or several; holds are shared."""
 
+import asyncio
+
 import pytest
 
 from bot.store import open_store
@@ -115,8 +117,6 @@ async def test_a_write_counts_from_its_answer_and_an_unanswered_one_as_sent_just
 async def test_an_answered_write_counts_as_sent_just_now_until_the_ledger_has_its_answer():
     """Recording an answer is a round trip to the store; meanwhile the write must not count from its admission,
     which may lie a whole window back."""
-    import asyncio
-
     t = FakeTime()
     limits = (WriteLimit(1, 1.0),)
     recorded = asyncio.Event()
