@@ -468,15 +468,10 @@ class PostgresStore:
         return [_run(r) for r in rows]
 
     async def add_spend(self, installation_id: int, day: str, usd: float) -> float:
-        return float(await self.pool.fetchval("INSERT INTO spend (installation_id, day, usd) VALUES ($1, $2, $3) "
-                                              "ON CONFLICT (installation_id, day) DO UPDATE "
-                                              "SET usd = spend.usd + excluded.usd RETURNING usd",
-                                              installation_id, day, float(usd)))
+        return (await self.add_spends(installation_id, [day], usd))[0]
 
     async def spend(self, installation_id: int, day: str) -> float:
-        value = await self.pool.fetchval("SELECT usd FROM spend WHERE installation_id = $1 AND day = $2",
-                                         installation_id, day)
-        return float(value) if value is not None else 0.0
+        return (await self.spends(installation_id, [day]))[0]
 
     async def spends(self, installation_id: int, days: Sequence[str]) -> list[float]:
         rows = await self.pool.fetch("SELECT day, usd FROM spend WHERE installation_id = $1 AND day = ANY($2::text[])",

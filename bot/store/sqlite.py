@@ -508,15 +508,10 @@ class SqliteStore:
         return [_run(r) for r in rows]
 
     async def add_spend(self, installation_id: int, day: str, usd: float) -> float:
-        row = await self._fetchone("INSERT INTO spend (installation_id, day, usd) VALUES (?, ?, ?) "
-                                   "ON CONFLICT (installation_id, day) DO UPDATE SET usd = usd + excluded.usd "
-                                   "RETURNING usd", (installation_id, day, usd))
-        return float(row[0])  # type: ignore[index]
+        return (await self.add_spends(installation_id, [day], usd))[0]
 
     async def spend(self, installation_id: int, day: str) -> float:
-        row = await self._fetchone("SELECT usd FROM spend WHERE installation_id = ? AND day = ?",
-                                   (installation_id, day))
-        return float(row[0]) if row else 0.0
+        return (await self.spends(installation_id, [day]))[0]
 
     async def spends(self, installation_id: int, days: Sequence[str]) -> list[float]:
         marks = ",".join("?" * len(days)) or "''"
